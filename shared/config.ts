@@ -1,0 +1,97 @@
+import { z } from "zod";
+
+/**
+ * The whole configuration, parsed once at boot from the environment. Nothing else reads
+ * process.env: entry points call loadConfig() and pass the result down.
+ */
+
+const bool = z
+  .enum(["true", "false", "1", "0"])
+  .transform((v) => v === "true" || v === "1")
+  .default(false);
+
+const positiveInt = z.coerce.number().int().positive();
+
+const DEFAULT_WEBHOOK_SCHEDULE = "5,300,1800,7200,18000,36000,50400,72000,86400";
+
+const schema = z
+  .object({
+    NODE_ENV: z.enum(["development", "test", "production"]).default("development"),
+    PORT: z.coerce.number().int().min(0).max(65535).default(8000),
+    DATABASE_URL: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL")
+      .default("postgres://postgres@127.0.0.1:5432/payments"),
+    DATABASE_POOL_SIZE: positiveInt.default(10),
+    REDIS_URL: z
+      .string()
+      .regex(/^rediss?:\/\//, "must be a redis:// URL")
+      .default("redis://127.0.0.1:6379"),
+    /** Namespaces every queue name, so several deployments (or test runs) can share one Redis. */
+    QUEUE_PREFIX: z
+      .string()
+      .regex(/^[a-zA-Z0-9_-]{1,40}$/)
+      .default("payments"),
+    JWT_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
+    JWT_ISSUER: z.string().default("payments-api"),
+    JWT_AUDIENCE: z.string().default("payments-api"),
+    ACCESS_TOKEN_TTL_SECONDS: positiveInt.default(900),
+    REFRESH_TOKEN_TTL_SECONDS: positiveInt.default(30 * 24 * 3600),
+    BCRYPT_COST: z.coerce.number().int().min(4).max(15).default(12),
+    ADMIN_EMAIL: z.email().optional(),
+    ADMIN_PASSWORD: z.string().min(8).max(128).optional(),
+    LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    IDEMPOTENCY_TTL_HOURS: positiveInt.default(24),
+    HOLD_TTL_SECONDS: positiveInt.default(7 * 24 * 3600),
+    POSTING_PARTITIONS: z.coerce.number().int().min(1).max(256).default(16),
+    POSTING_BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(200),
+    RECONCILE_INTERVAL_MS: positiveInt.default(5000),
+    /** Accepted work older than this with nothing queued for it is re-enqueued by the reconciler. */
+    RECONCILE_GRACE_MS: positiveInt.default(5000),
+    LOGIN_MAX_ATTEMPTS: positiveInt.default(10),
+    LOGIN_WINDOW_SECONDS: positiveInt.default(900),
+    WEBHOOK_ALLOW_PRIVATE_TARGETS: bool,
+    WEBHOOK_TIMEOUT_MS: positiveInt.default(15000),
+    WEBHOOK_RETRY_SCHEDULE: z
+      .string()
+      .default(DEFAULT_WEBHOOK_SCHEDULE)
+      .transform((s, ctx) => {
+        const parts = s.split(",").map((p) => p.trim());
+        const secs = parts.map(Number);
+        if (parts.length === 0 || secs.some((n, i) => parts[i] === "" || !Number.isFinite(n) || n < 0)) {
+          ctx.addIssue({ code: "custom", message: "must be comma-separated non-negative seconds" });
+          return z.NEVER;
+        }
+        return secs;
+      }),
+    /** Run the API and workers in one process (npm start) or only one of them. */
+    RUN_WORKERS: bool,
+  })
+  .superRefine((c, ctx) => {
+    if (c.NODE_ENV === "production" && !c.JWT_SECRET) {
+      ctx.addIssue({ code: "custom", path: ["JWT_SECRET"], message: "is required when NODE_ENV=production" });
+    }
+    if (Boolean(c.ADMIN_EMAIL) !== Boolean(c.ADMIN_PASSWORD)) {
+      ctx.addIssue({ code: "custom", path: ["ADMIN_PASSWORD"], message: "ADMIN_EMAIL and ADMIN_PASSWORD go together" });
+    }
+  });
+
+export type Config = Omit<z.infer<typeof schema>, "JWT_SECRET"> & { JWT_SECRET: string };
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** A fixed development secret: fine on a laptop, refused in production by the schema above. */
+const DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me-0123456789";
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  // Empty strings mean "unset", as in most .env files.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const parsed = schema.safeParse(cleaned);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${i.path.join(".") || "config"} ${i.message}`);
+    throw new ConfigError(`Invalid configuration: ${lines.join("; ")}`);
+  }
+  return { ...parsed.data, JWT_SECRET: parsed.data.JWT_SECRET ?? DEV_JWT_SECRET };
+}

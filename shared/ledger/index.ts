@@ -1,0 +1,257 @@
+import type { Db, Tx } from "../db/index.ts";
+import { DeclineError } from "../errors.ts";
+import { newId } from "../ids.ts";
+
+export * from "./accounts.ts";
+
+export type Direction = "DEBIT" | "CREDIT";
+
+export interface Leg {
+  account: string;
+  direction: Direction;
+  amount: bigint;
+}
+
+export interface PostingInput {
+  /** What kind of movement: payment, transfer, deposit, authorization, capture, release, refund. */
+  kind: string;
+  /** Unique cause, e.g. `payment:pay_...`: the database refuses a second posting of it. */
+  reference: string;
+  description?: string | null;
+  paymentId?: string | null;
+  refundId?: string | null;
+  legs: Leg[];
+  /** Changes to accounts' `held_balance` (money of theirs moving in or out of the holds account). */
+  holdChanges?: { account: string; delta: bigint }[];
+}
+
+export type PostingResult =
+  | { ok: true; transactionId: string; createdAt: Date }
+  | { ok: false; code: string; message: string };
+
+interface LockedAccount {
+  account_number: string;
+  currency: string;
+  allow_overdraft: boolean;
+  status: string;
+  kind: string;
+  balance: bigint;
+  held_balance: bigint;
+}
+
+function signed(leg: Leg): bigint {
+  return leg.direction === "CREDIT" ? leg.amount : -leg.amount;
+}
+
+/** A posting whose legs do not balance is a bug in our code, never a user's decline. */
+function assertWellFormed(p: PostingInput, accounts: Map<string, LockedAccount>): PostingResult | null {
+  if (p.legs.length < 2) throw new Error(`posting ${p.reference} needs at least two legs`);
+  const net = new Map<string, bigint>();
+  for (const leg of p.legs) {
+    if (leg.amount <= 0n) throw new Error(`posting ${p.reference} has a non-positive leg`);
+    const acc = accounts.get(leg.account);
+    if (!acc) return { ok: false, code: "account_not_found", message: `Account ${leg.account} does not exist.` };
+    net.set(acc.currency, (net.get(acc.currency) ?? 0n) + signed(leg));
+  }
+  for (const [currency, sum] of net) {
+    if (sum !== 0n) throw new Error(`posting ${p.reference} is unbalanced in ${currency}`);
+  }
+  return null;
+}
+
+/**
+ * Posts many ledger transactions inside the caller's database transaction, in the given order.
+ * Every touched account is locked once, in account-number order (so concurrent posters never
+ * deadlock), then each posting is applied in memory: one that would overdraw an account, or
+ * touches a closed or missing one, is declined and leaves no trace; the rest are written with
+ * one INSERT per table and one UPDATE per account, however many postings touch it.
+ */
+export async function postBatch(tx: Tx, postings: PostingInput[]): Promise<PostingResult[]> {
+  if (postings.length === 0) return [];
+  const touched = [...new Set(postings.flatMap((p) => p.legs.map((l) => l.account)))].sort();
+  const locked = await tx<LockedAccount[]>`
+    select account_number, currency, allow_overdraft, status, kind, balance, held_balance
+      from accounts where account_number = any(${touched}::text[])
+     order by account_number
+       for update`;
+  const accounts = new Map(locked.map((a) => [a.account_number, { ...a }]));
+  const dirty = new Set<string>();
+  const results: PostingResult[] = [];
+  const txRows: Record<string, string | null>[] = [];
+  const entryRows: (string | bigint)[][] = [];
+  const createdAt = new Date();
+
+  for (const p of postings) {
+    const malformed = assertWellFormed(p, accounts);
+    if (malformed) {
+      results.push(malformed);
+      continue;
+    }
+    const closed = p.legs.find((l) => accounts.get(l.account)?.status !== "active");
+    if (closed) {
+      results.push({ ok: false, code: "account_closed", message: `Account ${closed.account} is closed.` });
+      continue;
+    }
+    // Net effect per account first: a posting that debits and credits one account nets out.
+    const delta = new Map<string, bigint>();
+    for (const leg of p.legs) delta.set(leg.account, (delta.get(leg.account) ?? 0n) + signed(leg));
+    const short = [...delta].find(([acc, d]) => {
+      const a = accounts.get(acc)!;
+      return !a.allow_overdraft && a.balance + d < 0n;
+    });
+    if (short) {
+      results.push({
+        ok: false,
+        code: "insufficient_funds",
+        message: `Account ${short[0]} has insufficient funds.`,
+      });
+      continue;
+    }
+    for (const change of p.holdChanges ?? []) {
+      const a = accounts.get(change.account);
+      if (!a || a.held_balance + change.delta < 0n) throw new Error(`posting ${p.reference} releases more than held`);
+    }
+    const transactionId = newId("tx");
+    txRows.push({
+      id: transactionId,
+      kind: p.kind,
+      reference: p.reference,
+      payment_id: p.paymentId ?? null,
+      refund_id: p.refundId ?? null,
+      description: p.description ?? null,
+    });
+    for (const leg of p.legs) {
+      const a = accounts.get(leg.account)!;
+      a.balance += signed(leg);
+      dirty.add(a.account_number);
+      entryRows.push([transactionId, a.account_number, a.currency, leg.direction, leg.amount, a.balance]);
+    }
+    for (const change of p.holdChanges ?? []) {
+      const a = accounts.get(change.account)!;
+      a.held_balance += change.delta;
+      dirty.add(a.account_number);
+    }
+    results.push({ ok: true, transactionId, createdAt });
+  }
+
+  if (txRows.length > 0) {
+    await tx`insert into transactions ${tx(txRows, "id", "kind", "reference", "payment_id", "refund_id", "description")}`;
+    await tx`
+      insert into ledger_entries (transaction_id, account_number, currency, direction, amount, balance_after)
+      select a, b, c, d, e, f from unnest(
+        ${entryRows.map((r) => r[0] as string)}::text[],
+        ${entryRows.map((r) => r[1] as string)}::text[],
+        ${entryRows.map((r) => r[2] as string)}::char(3)[],
+        ${entryRows.map((r) => r[3] as string)}::text[],
+        ${entryRows.map((r) => String(r[4]))}::bigint[],
+        ${entryRows.map((r) => String(r[5]))}::bigint[]
+      ) with ordinality as t(a, b, c, d, e, f, n) order by n`;
+    const changed = [...dirty].map((n) => accounts.get(n)!);
+    await tx`
+      update accounts set balance = u.balance, held_balance = u.held_balance
+        from unnest(
+          ${changed.map((a) => a.account_number)}::text[],
+          ${changed.map((a) => String(a.balance))}::bigint[],
+          ${changed.map((a) => String(a.held_balance))}::bigint[]
+        ) as u(account_number, balance, held_balance)
+       where accounts.account_number = u.account_number`;
+  }
+  return results;
+}
+
+/** Posts one ledger transaction; a decline is thrown as a DeclineError with its code. */
+export async function post(tx: Tx, posting: PostingInput): Promise<{ transactionId: string }> {
+  const [result] = await postBatch(tx, [posting]);
+  if (!result) throw new Error("postBatch returned nothing");
+  if (!result.ok) throw new DeclineError(result.code, result.message);
+  return { transactionId: result.transactionId };
+}
+
+export interface Balances {
+  /** Sum of the account's own entries: what it may spend now (`available_balance`). */
+  posted: bigint;
+  /** Its money sitting in the holds account. */
+  held: bigint;
+}
+
+export async function getBalances(db: Db, accountNumber: string): Promise<Balances | null> {
+  const [row] = await db<{ balance: bigint; held_balance: bigint }[]>`
+    select balance, held_balance from accounts where account_number = ${accountNumber}`;
+  return row ? { posted: row.balance, held: row.held_balance } : null;
+}
+
+/** Posted balance at an instant: the running balance after the last entry made at or before it. */
+export async function postedBalanceAt(db: Db, accountNumber: string, at: Date): Promise<bigint> {
+  const [row] = await db<{ balance_after: bigint }[]>`
+    select balance_after from ledger_entries
+     where account_number = ${accountNumber} and created_at <= ${at}
+     order by id desc limit 1`;
+  return row?.balance_after ?? 0n;
+}
+
+export interface HistoryEntry {
+  id: bigint;
+  transaction_id: string;
+  payment_id: string | null;
+  refund_id: string | null;
+  account_number: string;
+  currency: string;
+  direction: Direction;
+  amount: bigint;
+  balance_after: bigint;
+  description: string | null;
+  kind: string;
+  created_at: Date;
+}
+
+/**
+ * Entries of the given accounts, newest first, `limit + 1` fetched so the caller knows whether more
+ * follow. `before` is the id of the last entry of the previous page (ids only grow).
+ */
+export async function history(
+  db: Db,
+  opts: { accounts: string[]; limit: number; before?: bigint | null },
+): Promise<{ entries: HistoryEntry[]; hasMore: boolean }> {
+  const rows = await db<HistoryEntry[]>`
+    select e.id, e.transaction_id, t.payment_id, t.refund_id, e.account_number, e.currency, e.direction,
+           e.amount, e.balance_after, t.description, t.kind, e.created_at
+      from ledger_entries e join transactions t on t.id = e.transaction_id
+     where e.account_number = any(${opts.accounts}::text[])
+       ${opts.before != null ? db`and e.id < ${String(opts.before)}::bigint` : db``}
+     order by e.id desc
+     limit ${opts.limit + 1}`;
+  return { entries: rows.slice(0, opts.limit), hasMore: rows.length > opts.limit };
+}
+
+export interface LedgerCheck {
+  trialBalance: { currency: string; net: bigint }[];
+  mismatchedAccounts: { account_number: string; balance: bigint; entries_sum: bigint }[];
+  heldMismatch: { currency: string; held_total: bigint; holds_account_balance: bigint }[];
+}
+
+/**
+ * The ledger's health: per currency, credits minus debits over all entries (must be 0); accounts
+ * whose balance differs from the sum of their entries (must be none); and per currency, the sum of
+ * accounts' held balances against the holds account's balance (must match).
+ */
+export async function verifyLedger(db: Db): Promise<LedgerCheck> {
+  const trialBalance = await db<{ currency: string; net: bigint }[]>`
+    select currency, coalesce(sum(case when direction = 'CREDIT' then amount else -amount end), 0)::bigint as net
+      from ledger_entries group by currency order by currency`;
+  const mismatchedAccounts = await db<{ account_number: string; balance: bigint; entries_sum: bigint }[]>`
+    select a.account_number, a.balance, coalesce(s.total, 0)::bigint as entries_sum
+      from accounts a
+      left join (
+        select account_number, sum(case when direction = 'CREDIT' then amount else -amount end) as total
+          from ledger_entries group by account_number
+      ) s on s.account_number = a.account_number
+     where a.balance <> coalesce(s.total, 0)
+     order by a.account_number`;
+  const heldMismatch = await db<{ currency: string; held_total: bigint; holds_account_balance: bigint }[]>`
+    select h.currency, coalesce(u.total, 0)::bigint as held_total, h.balance as holds_account_balance
+      from accounts h
+      left join (select currency, sum(held_balance) as total from accounts where kind = 'user' group by currency) u
+        on u.currency = h.currency
+     where h.system_role = 'holds' and h.balance <> coalesce(u.total, 0)`;
+  return { trialBalance, mismatchedAccounts, heldMismatch };
+}

@@ -1,0 +1,30 @@
+import { pino } from "pino";
+
+export type Logger = pino.Logger;
+
+/** One root logger; request, job and payment scoped children come from `.child({...})`. */
+export function createLogger(level: string): Logger {
+  return pino({
+    level,
+    base: { service: "payments" },
+    // Defence in depth: even if a secret ends up in a logged object, it is not written.
+    redact: {
+      paths: [
+        "password",
+        "*.password",
+        "token",
+        "*.token",
+        "access_token",
+        "refresh_token",
+        "*.refresh_token",
+        "secret",
+        "*.secret",
+        "authorization",
+        "*.authorization",
+        'headers["authorization"]',
+        "req.headers.authorization",
+      ],
+      censor: "[redacted]",
+    },
+  });
+}

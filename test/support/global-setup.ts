@@ -1,0 +1,21 @@
+import postgres from "postgres";
+import { loadConfig } from "../../shared/config.ts";
+import { createSql, ensureDatabase } from "../../shared/db/index.ts";
+import { migrate } from "../../shared/db/migrate.ts";
+
+/** A fresh test database for each run, migrated once; test files then share it. */
+export default async function setup(): Promise<void> {
+  const config = loadConfig();
+  const url = new URL(config.DATABASE_URL);
+  const name = url.pathname.slice(1);
+  if (name === "postgres" || name === "payments") throw new Error(`refusing to run tests against ${name}`);
+  const adminUrl = new URL(config.DATABASE_URL);
+  adminUrl.pathname = "/postgres";
+  const admin = postgres(adminUrl.toString(), { max: 1, onnotice: () => {} });
+  await admin`drop database if exists ${admin(name)} with (force)`;
+  await admin.end();
+  await ensureDatabase(config.DATABASE_URL);
+  const sql = createSql(config.DATABASE_URL, { max: 1 });
+  await migrate(sql);
+  await sql.end();
+}
