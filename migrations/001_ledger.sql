@@ -66,6 +66,17 @@ create table ledger_entries (
 create index ledger_entries_account_idx on ledger_entries (account_number, id);
 create index ledger_entries_transaction_idx on ledger_entries (transaction_id);
 
+-- Changes to accounts' held_balance, one row per account per ledger transaction that moves money of
+-- theirs into or out of the holds account: held_balance at any instant is the sum up to it.
+create table hold_movements (
+  id             bigint generated always as identity primary key,
+  transaction_id text not null references transactions (id),
+  account_number text not null references accounts (account_number),
+  delta          bigint not null check (delta <> 0),
+  created_at     timestamptz not null default clock_timestamp()
+);
+create index hold_movements_account_idx on hold_movements (account_number, id);
+
 -- Append-only: ledger rows are facts; corrections are new, reversing transactions.
 create function ledger_forbid_change() returns trigger language plpgsql as $$
 begin
@@ -75,6 +86,10 @@ end $$;
 create trigger ledger_entries_append_only before update or delete on ledger_entries
   for each row execute function ledger_forbid_change();
 create trigger ledger_entries_no_truncate before truncate on ledger_entries
+  for each statement execute function ledger_forbid_change();
+create trigger hold_movements_append_only before update or delete on hold_movements
+  for each row execute function ledger_forbid_change();
+create trigger hold_movements_no_truncate before truncate on hold_movements
   for each statement execute function ledger_forbid_change();
 create trigger transactions_append_only before update or delete on transactions
   for each row execute function ledger_forbid_change();

@@ -6,7 +6,19 @@ import { randomBytes } from "node:crypto";
  * Monotonic within the process: ids made in the same millisecond still sort in creation order.
  */
 
-export type IdPrefix = "usr" | "acc" | "pay" | "re" | "tx" | "evt" | "we" | "key" | "le" | "rt" | "op" | "whd";
+export type IdPrefix =
+  | "usr"
+  | "acc"
+  | "pay"
+  | "re"
+  | "tx"
+  | "evt"
+  | "we"
+  | "key"
+  | "le"
+  | "rt"
+  | "op"
+  | "whd";
 
 const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 

@@ -62,13 +62,17 @@ describe("database invariants, tried directly in SQL", () => {
 
   it("refuses an overdraft of a non-overdraft account even when code does not check", async () => {
     const a = await openFundedAccount(sql, "USD", 100n);
-    const err = await pgError(sql`update accounts set balance = -1 where account_number = ${a.account_number}`);
+    const err = await pgError(
+      sql`update accounts set balance = -1 where account_number = ${a.account_number}`,
+    );
     expect(err.code).toBe("23514");
   });
 
   it("refuses a balance that is not the sum of the account's entries", async () => {
     const a = await openFundedAccount(sql, "USD", 100n);
-    const err = await pgError(sql`update accounts set balance = 5000 where account_number = ${a.account_number}`);
+    const err = await pgError(
+      sql`update accounts set balance = 5000 where account_number = ${a.account_number}`,
+    );
     expect(err.message).toMatch(/does not equal the sum of its entries/);
   });
 
@@ -105,7 +109,9 @@ describe("database invariants, tried directly in SQL", () => {
     const b = await openFundedAccount(sql, "USD", 0n);
     const ref = newId("op");
     await sql.begin((tx) => post(tx, transfer(a.account_number, b.account_number, 10n, ref)));
-    const err = await pgError(sql.begin((tx) => post(tx, transfer(a.account_number, b.account_number, 10n, ref))));
+    const err = await pgError(
+      sql.begin((tx) => post(tx, transfer(a.account_number, b.account_number, 10n, ref))),
+    );
     expect(err.code).toBe("23505");
     expect((await getBalances(sql, b.account_number))?.posted).toBe(10n);
   });
@@ -156,7 +162,9 @@ describe("post", () => {
         return sql.begin((tx) => post(tx, transfer(from, to, amount)));
       }),
     );
-    const rejected = outcomes.filter((o) => o.status === "rejected").map((o) => (o as PromiseRejectedResult).reason);
+    const rejected = outcomes
+      .filter((o) => o.status === "rejected")
+      .map((o) => (o as PromiseRejectedResult).reason);
     // Only business declines, never a deadlock or a constraint violation.
     for (const reason of rejected) expect((reason as { code?: string }).code).toBe("insufficient_funds");
     expect(outcomes.length - rejected.length).toBeGreaterThan(0);
@@ -178,10 +186,14 @@ describe("property: random posting sequences keep the ledger's invariants", () =
         fc.array(fc.tuple(fc.nat(3), fc.nat(3), fc.bigInt(1n, 500n)), { minLength: 1, maxLength: 30 }),
         fc.boolean(),
         async (moves, batched) => {
-          const accounts = await Promise.all([300n, 0n, 50n, 1n].map((a) => openFundedAccount(sql, "KWD", a)));
+          const accounts = await Promise.all(
+            [300n, 0n, 50n, 1n].map((a) => openFundedAccount(sql, "KWD", a)),
+          );
           const postings = moves
             .filter(([i, j]) => i !== j)
-            .map(([i, j, amount]) => transfer(accounts[i]!.account_number, accounts[j]!.account_number, amount));
+            .map(([i, j, amount]) =>
+              transfer(accounts[i]!.account_number, accounts[j]!.account_number, amount),
+            );
           if (batched) {
             await sql.begin((tx) => postBatch(tx, postings));
           } else {
@@ -199,7 +211,8 @@ describe("property: random posting sequences keep the ledger's invariants", () =
       { numRuns: 25 },
     );
     await expectLedgerHealthy(sql);
-    const [ext] = await sql`select balance from accounts where account_number = ${systemAccountNumber("external", "KWD")}`;
+    const [ext] =
+      await sql`select balance from accounts where account_number = ${systemAccountNumber("external", "KWD")}`;
     expect((ext?.balance as bigint) < 0n).toBe(true);
   });
 });

@@ -19,7 +19,8 @@ export async function listMigrations(dir = MIGRATIONS_DIR): Promise<MigrationFil
   const migrations = files.map((name) => ({ id: Number.parseInt(name, 10), name, path: join(dir, name) }));
   migrations.sort((a, b) => a.id - b.id);
   for (let i = 1; i < migrations.length; i++) {
-    if (migrations[i]?.id === migrations[i - 1]?.id) throw new Error(`Two migrations share number ${migrations[i]?.id}`);
+    if (migrations[i]?.id === migrations[i - 1]?.id)
+      throw new Error(`Two migrations share number ${migrations[i]?.id}`);
   }
   return migrations;
 }

@@ -50,7 +50,8 @@ function assertWellFormed(p: PostingInput, accounts: Map<string, LockedAccount>)
   for (const leg of p.legs) {
     if (leg.amount <= 0n) throw new Error(`posting ${p.reference} has a non-positive leg`);
     const acc = accounts.get(leg.account);
-    if (!acc) return { ok: false, code: "account_not_found", message: `Account ${leg.account} does not exist.` };
+    if (!acc)
+      return { ok: false, code: "account_not_found", message: `Account ${leg.account} does not exist.` };
     net.set(acc.currency, (net.get(acc.currency) ?? 0n) + signed(leg));
   }
   for (const [currency, sum] of net) {
@@ -79,6 +80,7 @@ export async function postBatch(tx: Tx, postings: PostingInput[]): Promise<Posti
   const results: PostingResult[] = [];
   const txRows: Record<string, string | null>[] = [];
   const entryRows: (string | bigint)[][] = [];
+  const holdRows: { transaction_id: string; account_number: string; delta: string }[] = [];
   const createdAt = new Date();
 
   for (const p of postings) {
@@ -109,7 +111,8 @@ export async function postBatch(tx: Tx, postings: PostingInput[]): Promise<Posti
     }
     for (const change of p.holdChanges ?? []) {
       const a = accounts.get(change.account);
-      if (!a || a.held_balance + change.delta < 0n) throw new Error(`posting ${p.reference} releases more than held`);
+      if (!a || a.held_balance + change.delta < 0n)
+        throw new Error(`posting ${p.reference} releases more than held`);
     }
     const transactionId = newId("tx");
     txRows.push({
@@ -130,6 +133,11 @@ export async function postBatch(tx: Tx, postings: PostingInput[]): Promise<Posti
       const a = accounts.get(change.account)!;
       a.held_balance += change.delta;
       dirty.add(a.account_number);
+      holdRows.push({
+        transaction_id: transactionId,
+        account_number: a.account_number,
+        delta: String(change.delta),
+      });
     }
     results.push({ ok: true, transactionId, createdAt });
   }
@@ -146,6 +154,9 @@ export async function postBatch(tx: Tx, postings: PostingInput[]): Promise<Posti
         ${entryRows.map((r) => String(r[4]))}::bigint[],
         ${entryRows.map((r) => String(r[5]))}::bigint[]
       ) with ordinality as t(a, b, c, d, e, f, n) order by n`;
+    if (holdRows.length > 0) {
+      await tx`insert into hold_movements ${tx(holdRows, "transaction_id", "account_number", "delta")}`;
+    }
     const changed = [...dirty].map((n) => accounts.get(n)!);
     await tx`
       update accounts set balance = u.balance, held_balance = u.held_balance
@@ -189,6 +200,14 @@ export async function postedBalanceAt(db: Db, accountNumber: string, at: Date): 
   return row?.balance_after ?? 0n;
 }
 
+/** Held balance at an instant: the sum of the account's hold movements made at or before it. */
+export async function heldBalanceAt(db: Db, accountNumber: string, at: Date): Promise<bigint> {
+  const [row] = await db<{ held: bigint }[]>`
+    select coalesce(sum(delta), 0)::bigint as held from hold_movements
+     where account_number = ${accountNumber} and created_at <= ${at}`;
+  return row?.held ?? 0n;
+}
+
 export interface HistoryEntry {
   id: bigint;
   transaction_id: string;
@@ -227,6 +246,7 @@ export interface LedgerCheck {
   trialBalance: { currency: string; net: bigint }[];
   mismatchedAccounts: { account_number: string; balance: bigint; entries_sum: bigint }[];
   heldMismatch: { currency: string; held_total: bigint; holds_account_balance: bigint }[];
+  heldMovementMismatch: { account_number: string; held_balance: bigint; movements_sum: bigint }[];
 }
 
 /**
@@ -253,5 +273,13 @@ export async function verifyLedger(db: Db): Promise<LedgerCheck> {
       left join (select currency, sum(held_balance) as total from accounts where kind = 'user' group by currency) u
         on u.currency = h.currency
      where h.system_role = 'holds' and h.balance <> coalesce(u.total, 0)`;
-  return { trialBalance, mismatchedAccounts, heldMismatch };
+  const heldMovementMismatch = await db<
+    { account_number: string; held_balance: bigint; movements_sum: bigint }[]
+  >`
+    select a.account_number, a.held_balance, coalesce(m.total, 0)::bigint as movements_sum
+      from accounts a
+      left join (select account_number, sum(delta) as total from hold_movements group by account_number) m
+        on m.account_number = a.account_number
+     where a.held_balance <> coalesce(m.total, 0)`;
+  return { trialBalance, mismatchedAccounts, heldMismatch, heldMovementMismatch };
 }

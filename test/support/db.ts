@@ -2,7 +2,13 @@ import { afterAll } from "vitest";
 import { type Config, loadConfig } from "../../shared/config.ts";
 import { createSql, type Sql } from "../../shared/db/index.ts";
 import { newId } from "../../shared/ids.ts";
-import { type AccountRow, openAccount, post, systemAccountNumber, verifyLedger } from "../../shared/ledger/index.ts";
+import {
+  type AccountRow,
+  openAccount,
+  post,
+  systemAccountNumber,
+  verifyLedger,
+} from "../../shared/ledger/index.ts";
 
 export function testConfig(overrides: Record<string, string> = {}): Config {
   return loadConfig({ ...process.env, ...overrides });
@@ -43,7 +49,14 @@ export async function openFundedAccount(sql: Sql, currency: string, amount: bigi
 export async function expectLedgerHealthy(sql: Sql): Promise<void> {
   const check = await verifyLedger(sql);
   const unbalanced = check.trialBalance.filter((t) => t.net !== 0n);
-  if (unbalanced.length || check.mismatchedAccounts.length || check.heldMismatch.length) {
-    throw new Error(`ledger unhealthy: ${JSON.stringify(check, (_k, v) => (typeof v === "bigint" ? String(v) : v))}`);
+  if (
+    unbalanced.length ||
+    check.mismatchedAccounts.length ||
+    check.heldMismatch.length ||
+    check.heldMovementMismatch.length
+  ) {
+    throw new Error(
+      `ledger unhealthy: ${JSON.stringify(check, (_k, v) => (typeof v === "bigint" ? String(v) : v))}`,
+    );
   }
 }

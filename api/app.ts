@@ -1,0 +1,124 @@
+import { randomUUID } from "node:crypto";
+import { swaggerUI } from "@hono/swagger-ui";
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { bodyLimit } from "hono/body-limit";
+import type { Services } from "../shared/context.ts";
+import { ValidationError } from "../shared/errors.ts";
+import type { App, AppEnv } from "./env.ts";
+import { exactJson } from "./middleware/exact-json.ts";
+import { errorToResponse, problemResponse, zodFieldErrors } from "./problem.ts";
+import { registerRoutes } from "./routes/index.ts";
+
+const MAX_BODY_BYTES = 64 * 1024;
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+/** Builds the whole HTTP app. The server and the tests build it the same way. */
+export function createApp(services: Services): App {
+  const app: App = new OpenAPIHono<AppEnv>({
+    // zod validation errors become problem+json with a JSON pointer per field.
+    defaultHook: (result, c) => {
+      if (!result.success) {
+        const err = new ValidationError("validation_failed", "The request is not valid.", {
+          errors: zodFieldErrors(result.error, result.target),
+        });
+        return errorToResponse(c, err);
+      }
+      return undefined;
+    },
+  });
+
+  app.use("*", async (c, next) => {
+    const incoming = c.req.header("x-request-id");
+    const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : `req_${randomUUID()}`;
+    c.set("requestId", requestId);
+    c.set("services", services);
+    c.set("log", services.log.child({ request_id: requestId }));
+    const started = performance.now();
+    await next();
+    c.header("x-request-id", requestId);
+    const seconds = (performance.now() - started) / 1000;
+    const route = c.req.routePath === "/*" ? "unmatched" : c.req.routePath;
+    services.metrics.httpDuration.observe(
+      { method: c.req.method, route, status: String(c.res.status) },
+      seconds,
+    );
+    c.get("log").debug(
+      { method: c.req.method, path: c.req.path, status: c.res.status, ms: seconds * 1000 },
+      "request",
+    );
+  });
+
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: (c) =>
+        problemResponse(c, {
+          status: 413,
+          code: "payload_too_large",
+          detail: `The request body exceeds ${MAX_BODY_BYTES} bytes.`,
+        }),
+    }),
+  );
+  app.use("*", exactJson);
+
+  app.onError((err, c) => {
+    const res = errorToResponse(c, err);
+    if (res.status >= 500) c.get("log")?.error({ err }, "unhandled error");
+    res.headers.set("x-request-id", c.get("requestId") ?? "");
+    return res;
+  });
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
+    type: "http",
+    scheme: "bearer",
+    description: "A JWT access token from /api/v1/auth/login, or a merchant API key (sk_...).",
+  });
+
+  registerRoutes(app);
+
+  app.doc31("/openapi.json", {
+    openapi: "3.1.0",
+    info: {
+      title: "Payments API",
+      version: "1.0.0",
+      description:
+        "Ledger-first asynchronous payment processor. Errors are RFC 9457 problem+json; money-moving POSTs need an Idempotency-Key.",
+    },
+    servers: [{ url: "/" }],
+  });
+  app.get("/docs", swaggerUI({ url: "/openapi.json", title: "Payments API" }));
+
+  // Unknown path: 404. Known path, other method: 405 with Allow.
+  const routes = () =>
+    app.openAPIRegistry.definitions.flatMap((d) =>
+      d.type === "route"
+        ? [
+            {
+              method: d.route.method.toUpperCase(),
+              re: new RegExp(`^${d.route.path.replace(/\{[^}]+\}/g, "[^/]+")}$`),
+            },
+          ]
+        : [],
+    );
+  app.notFound((c) => {
+    const allowed = routes()
+      .filter((r) => r.re.test(c.req.path))
+      .map((r) => r.method);
+    if (allowed.length > 0) {
+      return problemResponse(c, {
+        status: 405,
+        code: "method_not_allowed",
+        detail: `${c.req.method} is not allowed here. Allowed: ${[...new Set(allowed)].join(", ")}.`,
+        headers: { Allow: [...new Set(allowed)].join(", ") },
+      });
+    }
+    return problemResponse(c, {
+      status: 404,
+      code: "not_found",
+      detail: `No route for ${c.req.method} ${c.req.path}.`,
+    });
+  });
+
+  return app;
+}

@@ -1,0 +1,22 @@
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import type { Ctx, Principal, Services } from "../shared/context.ts";
+import type { Logger } from "../shared/logger.ts";
+
+export interface AppEnv {
+  Variables: {
+    requestId: string;
+    log: Logger;
+    services: Services;
+    principal: Principal;
+  };
+}
+
+export type App = OpenAPIHono<AppEnv>;
+
+/** The verb context for an authenticated request. */
+export function ctxOf(c: Context<AppEnv>): Ctx {
+  const principal = c.get("principal");
+  if (!principal) throw new Error("route reached without authentication middleware");
+  return { ...c.get("services"), principal, log: c.get("log") };
+}

@@ -1,0 +1,100 @@
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { ZodError } from "zod";
+import { type DomainError, type FieldError, isDomainError } from "../shared/errors.ts";
+
+/** RFC 9457 problem details, the one error shape of the API. */
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: string;
+  request_id: string;
+  errors: FieldError[];
+}
+
+const TITLES: Record<number, string> = {
+  400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  409: "Conflict",
+  413: "Content Too Large",
+  415: "Unsupported Media Type",
+  422: "Unprocessable Content",
+  429: "Too Many Requests",
+  500: "Internal Server Error",
+  503: "Service Unavailable",
+};
+
+export function problemResponse(
+  c: Context,
+  p: {
+    status: number;
+    code: string;
+    detail: string;
+    errors?: FieldError[];
+    headers?: Record<string, string>;
+  },
+): Response {
+  const body: Problem = {
+    type: `https://docs.payments.example/errors/${p.code}`,
+    title: TITLES[p.status] ?? "Error",
+    status: p.status,
+    detail: p.detail,
+    code: p.code,
+    request_id: (c.get("requestId") as string | undefined) ?? "",
+    errors: p.errors ?? [],
+  };
+  return new Response(JSON.stringify(body), {
+    status: p.status,
+    headers: { "content-type": "application/problem+json", ...(p.headers ?? {}) },
+  });
+}
+
+export function domainProblem(c: Context, err: DomainError): Response {
+  return problemResponse(c, {
+    status: err.status,
+    code: err.code,
+    detail: err.message,
+    errors: err.errors,
+    headers: err.headers,
+  });
+}
+
+/** zod issues -> `errors[]` with JSON pointers into the part of the request that was wrong. */
+export function zodFieldErrors(error: ZodError, target: string): FieldError[] {
+  const base = target === "json" || target === "form" ? "" : `/${target}`;
+  return error.issues.map((issue) => ({
+    pointer:
+      `${base}/${issue.path.map((s) => String(s).replaceAll("~", "~0").replaceAll("/", "~1")).join("/")}`.replace(
+        /\/$/,
+        "",
+      ),
+    detail: issue.message,
+  }));
+}
+
+/** Maps anything thrown to a response: domain errors by their status, the rest as opaque 500s. */
+export function errorToResponse(c: Context, err: unknown): Response {
+  if (isDomainError(err)) return domainProblem(c, err);
+  if (err instanceof HTTPException) {
+    const status = err.status;
+    const code =
+      status === 400 ? "malformed_request" : status === 413 ? "payload_too_large" : `http_${status}`;
+    const detail =
+      status === 400
+        ? "The request body is not valid JSON."
+        : status === 413
+          ? "The request body is too large."
+          : err.message;
+    return problemResponse(c, { status, code, detail });
+  }
+  return problemResponse(c, {
+    status: 500,
+    code: "internal_error",
+    detail: "Something went wrong on our side. The request id helps us find it.",
+  });
+}

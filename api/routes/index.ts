@@ -1,0 +1,17 @@
+import type { App } from "../env.ts";
+import { registerAccountRoutes } from "./accounts/index.ts";
+import { registerAuthRoutes } from "./auth/index.ts";
+import { registerOpsRoutes } from "./ops/index.ts";
+import { registerPaymentRoutes } from "./payments/index.ts";
+import { registerRefundRoutes } from "./refunds/index.ts";
+import { registerWebhookRoutes } from "./webhooks/index.ts";
+
+/** Every route of the API, one register function per resource folder. */
+export function registerRoutes(app: App): void {
+  registerOpsRoutes(app);
+  registerAuthRoutes(app);
+  registerAccountRoutes(app);
+  registerPaymentRoutes(app);
+  registerRefundRoutes(app);
+  registerWebhookRoutes(app);
+}

@@ -1,0 +1,21 @@
+import type { Services } from "../context.ts";
+import { newId } from "../ids.ts";
+import { openAccount } from "../ledger/index.ts";
+import { hashPassword } from "./passwords.ts";
+
+/** Creates the admin named by ADMIN_EMAIL / ADMIN_PASSWORD when no user has that email yet. */
+export async function ensureAdmin(services: Services): Promise<void> {
+  const { config, sql, log } = services;
+  if (!config.ADMIN_EMAIL || !config.ADMIN_PASSWORD) return;
+  const passwordHash = await hashPassword(config.ADMIN_PASSWORD, config.BCRYPT_COST);
+  const created = await sql.begin(async (tx) => {
+    const [user] = await tx<{ id: string }[]>`
+      insert into users (id, email, password_hash, name, role)
+      values (${newId("usr")}, ${config.ADMIN_EMAIL!}, ${passwordHash}, 'Administrator', 'admin')
+      on conflict do nothing
+      returning id`;
+    if (user) await openAccount(tx, { ownerId: user.id, currency: "USD" });
+    return Boolean(user);
+  });
+  if (created) log.info({ email: config.ADMIN_EMAIL }, "admin user created");
+}

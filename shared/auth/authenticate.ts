@@ -1,0 +1,25 @@
+import type { Principal, Role, Services } from "../context.ts";
+import { UnauthorizedError } from "../errors.ts";
+import { hashSecret, verifyAccessToken } from "./tokens.ts";
+
+/**
+ * Resolves an `Authorization` header to the caller. Bearer tokens are either a merchant API key
+ * (`sk_...`, looked up by its hash, acting with its owner's current role) or a JWT access token.
+ */
+export async function authenticate(services: Services, header: string | undefined): Promise<Principal> {
+  const match = header?.match(/^Bearer\s+(\S+)\s*$/i);
+  if (!match?.[1])
+    throw new UnauthorizedError("unauthorized", "Send a bearer token in the Authorization header.");
+  const token = match[1];
+  if (token.startsWith("sk_")) {
+    const [row] = await services.sql<{ id: string; user_id: string; role: Role }[]>`
+      update api_keys k set last_used_at = now()
+        from users u
+       where k.key_hash = ${hashSecret(token)} and k.revoked_at is null and u.id = k.user_id
+      returning k.id, k.user_id, u.role`;
+    if (!row) throw new UnauthorizedError("invalid_api_key", "The API key is invalid or revoked.");
+    return { userId: row.user_id, role: row.role, apiKeyId: row.id };
+  }
+  const claims = await verifyAccessToken(services.config, token);
+  return { userId: claims.userId, role: claims.role, apiKeyId: null };
+}

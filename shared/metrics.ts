@@ -1,0 +1,61 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+
+/** Every Prometheus metric of the process, on one registry (no global state between test apps). */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    httpDuration: new Histogram({
+      name: "http_request_duration_seconds",
+      help: "HTTP request duration by method, route and status",
+      labelNames: ["method", "route", "status"] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    paymentsAccepted: new Counter({
+      name: "payments_accepted_total",
+      help: "Payments accepted (202) by type",
+      labelNames: ["type"] as const,
+      registers: [registry],
+    }),
+    paymentsCompleted: new Counter({
+      name: "payments_completed_total",
+      help: "Payments that reached a posted state, by status (succeeded, failed, requires_capture, canceled)",
+      labelNames: ["status"] as const,
+      registers: [registry],
+    }),
+    paymentDeclines: new Counter({
+      name: "payment_declines_total",
+      help: "Payments and refunds declined while posting, by failure code",
+      labelNames: ["code"] as const,
+      registers: [registry],
+    }),
+    postingSeconds: new Histogram({
+      name: "payment_posting_seconds",
+      help: "Time from acceptance to the posted state",
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    postingBatchSize: new Histogram({
+      name: "posting_batch_size",
+      help: "Operations posted per database transaction",
+      buckets: [1, 2, 5, 10, 25, 50, 100, 200, 500],
+      registers: [registry],
+    }),
+    queueJobs: new Gauge({
+      name: "queue_jobs",
+      help: "Jobs per queue and state",
+      labelNames: ["queue", "state"] as const,
+      registers: [registry],
+    }),
+    webhookDeliveries: new Counter({
+      name: "webhook_deliveries_total",
+      help: "Webhook delivery attempts by outcome",
+      labelNames: ["outcome"] as const,
+      registers: [registry],
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
