@@ -75,7 +75,7 @@ export function createApp(services: Services): App {
     description: "A JWT access token from /api/v1/auth/login, or a merchant API key (sk_...).",
   });
 
-  registerRoutes(app);
+  registerRoutes(app, services);
 
   app.doc31("/openapi.json", {
     openapi: "3.1.0",

@@ -56,8 +56,11 @@ export class ForbiddenError extends DomainError {
 /** 404: does not exist, or the caller may not see it. */
 export class NotFoundError extends DomainError {
   readonly status = 404;
-  constructor(resource: string, code = "resource_missing") {
-    super(code, `No such ${resource}.`);
+  /** `pointer` names the request field that referred to the missing thing, if any. */
+  constructor(resource: string, code = "resource_missing", pointer?: string) {
+    super(code, `No such ${resource}.`, {
+      errors: pointer ? [{ pointer, detail: `No such ${resource}, or not one you may use.` }] : [],
+    });
   }
 }
 

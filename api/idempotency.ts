@@ -1,0 +1,34 @@
+import { z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import type { IdempotentRequest, IdempotentResult } from "../shared/idempotency.ts";
+import { readIdempotencyKey } from "../shared/idempotency.ts";
+import type { AppEnv } from "./env.ts";
+
+/** The idempotency identity of this request: key (header or body), method, path, parsed body. */
+export function idempotentRequest(c: Context<AppEnv>, body: { idempotency_key?: unknown } | undefined): IdempotentRequest {
+  return {
+    key: readIdempotencyKey(c.req.header("idempotency-key"), body?.idempotency_key),
+    method: c.req.method,
+    path: c.req.path,
+    body: body ?? {},
+  };
+}
+
+/**
+ * Sends a stored (or fresh) idempotent response as recorded. Every idempotent route answers 202,
+ * so the stored status is that; the body was written by JSON.stringify and parses back to itself.
+ */
+export function idempotentResponse<T>(c: Context<AppEnv>, result: IdempotentResult) {
+  const headers: Record<string, string> = result.replayed ? { "Idempotent-Replayed": "true" } : {};
+  return c.json(JSON.parse(result.body) as T, result.status as 202, headers);
+}
+
+/** Declares the header in OpenAPI; its rules are checked by readIdempotencyKey (400s, not 422s). */
+export const IdempotencyHeaders = z.object({
+  "idempotency-key": z.string().optional().openapi({
+    param: { name: "Idempotency-Key", in: "header" },
+    description:
+      "Required for money-moving requests (or the body field idempotency_key): 1-255 printable ASCII characters, unique per operation. A replay returns the stored response with Idempotent-Replayed: true.",
+  }),
+});
+

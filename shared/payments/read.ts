@@ -1,0 +1,59 @@
+import { canReadAll, type Ctx } from "../context.ts";
+import { NotFoundError } from "../errors.ts";
+import { decodeCursor, type Page, pageOf } from "../pagination.ts";
+import { type PaymentObject, paymentObject } from "./serialize.ts";
+import type { PaymentRow, PaymentStatus } from "./types.ts";
+
+/**
+ * A payment the caller may see: as payer or payee (owner of either account), or as ops/admin.
+ * Anything else is indistinguishable from a payment that does not exist.
+ */
+export async function findVisiblePayment(ctx: Ctx, id: string): Promise<PaymentRow> {
+  const all = canReadAll(ctx.principal);
+  const [row] = await ctx.sql<PaymentRow[]>`
+    select p.* from payments p
+     where p.id = ${id}
+       ${
+         all
+           ? ctx.sql``
+           : ctx.sql`and exists (select 1 from accounts a
+                                  where a.account_number in (p.from_account, p.to_account)
+                                    and a.owner_id = ${ctx.principal.userId})`
+       }`;
+  if (!row) throw new NotFoundError("payment", "payment_not_found");
+  return row;
+}
+
+export async function getPayment(ctx: Ctx, id: string): Promise<PaymentObject> {
+  return paymentObject(await findVisiblePayment(ctx, id));
+}
+
+export interface ListPaymentsInput {
+  status?: PaymentStatus;
+  account?: string;
+  limit: number;
+  cursor?: string;
+}
+
+/** Payments where the caller is payer or payee (ops/admin: all), newest first. */
+export async function listPayments(ctx: Ctx, input: ListPaymentsInput): Promise<Page<PaymentObject>> {
+  const before = decodeCursor(input.cursor, /^pay_[0-9A-Z]{26}$/);
+  const { sql } = ctx;
+  const all = canReadAll(ctx.principal);
+  // Own accounts first (small), then both indexed directions: no scan of others' payments.
+  const own = all
+    ? null
+    : (await sql<{ account_number: string }[]>`select account_number from accounts where owner_id = ${ctx.principal.userId}`).map(
+        (r) => r.account_number,
+      );
+  const accounts = input.account ? (own ? own.filter((a) => a === input.account) : [input.account]) : own;
+  const rows = await sql<PaymentRow[]>`
+    select * from payments p
+     where true
+       ${accounts ? sql`and (p.from_account = any(${accounts}::text[]) or p.to_account = any(${accounts}::text[]))` : sql``}
+       ${input.status ? sql`and p.status = ${input.status}` : sql``}
+       ${before ? sql`and p.id < ${before}` : sql``}
+     order by p.id desc
+     limit ${input.limit + 1}`;
+  return pageOf(rows, input.limit, (r) => r.id, paymentObject);
+}

@@ -1,0 +1,27 @@
+export type PaymentType = "payment" | "transfer" | "deposit";
+export type PaymentStatus = "pending" | "requires_capture" | "succeeded" | "failed" | "canceled";
+export type CaptureMethod = "automatic" | "manual";
+
+export interface PaymentRow {
+  id: string;
+  type: PaymentType;
+  status: PaymentStatus;
+  from_account: string;
+  to_account: string;
+  amount: bigint;
+  currency: string;
+  capture_method: CaptureMethod;
+  amount_capturable: bigint;
+  amount_captured: bigint;
+  amount_refunded: bigint;
+  description: string | null;
+  metadata: Record<string, string>;
+  failure_code: string | null;
+  failure_message: string | null;
+  transaction_id: string | null;
+  hold_expires_at: Date | null;
+  created_by: string;
+  created_at: Date;
+  updated_at: Date;
+  completed_at: Date | null;
+}
