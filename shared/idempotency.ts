@@ -41,7 +41,10 @@ export function readIdempotencyKey(header: string | undefined, bodyKey: unknown)
     );
   }
   if (!KEY.test(key)) {
-    throw new BadRequestError("idempotency_key_invalid", "The Idempotency-Key must be 1 to 255 printable ASCII characters.");
+    throw new BadRequestError(
+      "idempotency_key_invalid",
+      "The Idempotency-Key must be 1 to 255 printable ASCII characters.",
+    );
   }
   return key;
 }
@@ -59,7 +62,9 @@ function canonical(value: unknown): string {
 }
 
 export function requestFingerprint(method: string, path: string, body: unknown): string {
-  return createHash("sha256").update(`${method.toUpperCase()} ${path}\n${canonical(body)}`).digest("hex");
+  return createHash("sha256")
+    .update(`${method.toUpperCase()} ${path}\n${canonical(body)}`)
+    .digest("hex");
 }
 
 export interface IdempotentResult {
@@ -84,7 +89,10 @@ export interface IdempotentRequest {
 export async function idempotent(
   ctx: Ctx,
   req: IdempotentRequest,
-  work: (tx: Tx, afterCommit: (fn: () => Promise<void>) => void) => Promise<{ status: number; body: unknown }>,
+  work: (
+    tx: Tx,
+    afterCommit: (fn: () => Promise<void>) => void,
+  ) => Promise<{ status: number; body: unknown }>,
 ): Promise<IdempotentResult> {
   // Accepting work we could not enqueue is safe (the reconciler catches up), but refusing early
   // while Redis is down keeps the system's promise of "posted within seconds" honest.
@@ -100,11 +108,17 @@ export async function idempotent(
     const [lock] = await tx<{ ok: boolean }[]>`
       select pg_try_advisory_xact_lock(hashtextextended(${`${principal}\n${req.key}`}, 0)) as ok`;
     if (!lock?.ok) {
-      throw new ConflictError("idempotency_key_in_use", "A request with this Idempotency-Key is still being handled.", {
-        headers: { "Retry-After": "1" },
-      });
+      throw new ConflictError(
+        "idempotency_key_in_use",
+        "A request with this Idempotency-Key is still being handled.",
+        {
+          headers: { "Retry-After": "1" },
+        },
+      );
     }
-    const [existing] = await tx<{ request_hash: string; response_status: number; response_body: string; live: boolean }[]>`
+    const [existing] = await tx<
+      { request_hash: string; response_status: number; response_body: string; live: boolean }[]
+    >`
       select request_hash, response_status, response_body, expires_at > now() as live
         from idempotency_keys where principal = ${principal} and key = ${req.key}`;
     if (existing?.live) {
@@ -128,7 +142,10 @@ export async function idempotent(
   if (!result.replayed) {
     for (const hook of hooks) {
       await hook().catch((err) =>
-        ctx.log.warn({ err: (err as Error).message }, "enqueue after commit failed; the reconciler will catch up"),
+        ctx.log.warn(
+          { err: (err as Error).message },
+          "enqueue after commit failed; the reconciler will catch up",
+        ),
       );
     }
   }
@@ -137,6 +154,7 @@ export async function idempotent(
 
 /** Deletes idempotency records past their TTL. */
 export async function pruneIdempotencyKeys(sql: Tx | Ctx["sql"]): Promise<number> {
-  const rows = await sql`delete from idempotency_keys where expires_at < now() - interval '1 minute' returning 1`;
+  const rows =
+    await sql`delete from idempotency_keys where expires_at < now() - interval '1 minute' returning 1`;
   return rows.length;
 }

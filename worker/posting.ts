@@ -33,7 +33,10 @@ export async function startPostingWorkers(services: Services, connection: Redis)
       },
     );
     worker.on("failed", (job, err) =>
-      log.warn({ job_id: job?.id, partition, err: err.message, attempts: job?.attemptsMade }, "posting job failed"),
+      log.warn(
+        { job_id: job?.id, partition, err: err.message, attempts: job?.attemptsMade },
+        "posting job failed",
+      ),
     );
     worker.on("error", (err) => log.warn({ err: err.message, partition }, "posting worker error"));
     return worker;

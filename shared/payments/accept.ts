@@ -1,8 +1,8 @@
 import type { Ctx } from "../context.ts";
 import type { Tx } from "../db/index.ts";
 import { ForbiddenError, NotFoundError, ValidationError } from "../errors.ts";
-import { newId } from "../ids.ts";
 import { type IdempotentRequest, type IdempotentResult, idempotent } from "../idempotency.ts";
+import { newId } from "../ids.ts";
 import { partitionOf } from "../jobs.ts";
 import { type AccountRow, systemAccountNumber } from "../ledger/index.ts";
 import { parseAmount, parseCurrency } from "../money.ts";
@@ -41,7 +41,9 @@ function accountMissing(pointer: string): NotFoundError {
 }
 
 async function lockAccount(tx: Tx, accountNumber: string): Promise<AccountRow | null> {
-  const [row] = await tx<AccountRow[]>`select * from accounts where account_number = ${accountNumber} for share`;
+  const [row] = await tx<
+    AccountRow[]
+  >`select * from accounts where account_number = ${accountNumber} for share`;
   return row ?? null;
 }
 
@@ -79,13 +81,18 @@ async function insertPending(
 /** Checks both ends of a movement: they exist, are usable, differ, and share the currency. */
 function checkEnds(from: AccountRow, to: AccountRow, currency: string, toPointer: string): void {
   if (from.account_number === to.account_number) {
-    throw ValidationError.field(toPointer, "The destination must differ from the source account.", "same_account");
+    throw ValidationError.field(
+      toPointer,
+      "The destination must differ from the source account.",
+      "same_account",
+    );
   }
   for (const [acc, pointer] of [
     [from, "/from_account"],
     [to, toPointer],
   ] as const) {
-    if (acc.status !== "active") throw ValidationError.field(pointer, "This account is closed.", "account_closed");
+    if (acc.status !== "active")
+      throw ValidationError.field(pointer, "This account is closed.", "account_closed");
   }
   if (from.currency !== to.currency) {
     throw ValidationError.field(
@@ -95,7 +102,11 @@ function checkEnds(from: AccountRow, to: AccountRow, currency: string, toPointer
     );
   }
   if (currency !== from.currency) {
-    throw ValidationError.field("/currency", `The accounts hold ${from.currency}, not ${currency}.`, "currency_mismatch");
+    throw ValidationError.field(
+      "/currency",
+      `The accounts hold ${from.currency}, not ${currency}.`,
+      "currency_mismatch",
+    );
   }
 }
 
@@ -109,7 +120,11 @@ function respond(payment: PaymentRow) {
 }
 
 /** POST /payments: the caller's account pays another account. */
-export function createPayment(ctx: Ctx, input: PaymentInput, req: IdempotentRequest): Promise<IdempotentResult> {
+export function createPayment(
+  ctx: Ctx,
+  input: PaymentInput,
+  req: IdempotentRequest,
+): Promise<IdempotentResult> {
   const currency = parseCurrency(input.currency);
   const amount = parseAmount(input.amount, currency);
   return idempotent(ctx, req, async (tx, afterCommit) => {
@@ -133,7 +148,11 @@ export function createPayment(ctx: Ctx, input: PaymentInput, req: IdempotentRequ
 }
 
 /** POST /transfers: P2P to an account number or a user's email. */
-export function createTransfer(ctx: Ctx, input: TransferInput, req: IdempotentRequest): Promise<IdempotentResult> {
+export function createTransfer(
+  ctx: Ctx,
+  input: TransferInput,
+  req: IdempotentRequest,
+): Promise<IdempotentResult> {
   const currency = parseCurrency(input.currency);
   const amount = parseAmount(input.amount, currency);
   return idempotent(ctx, req, async (tx, afterCommit) => {
@@ -176,16 +195,25 @@ export function createTransfer(ctx: Ctx, input: TransferInput, req: IdempotentRe
 }
 
 /** POST /deposits (admin): money enters from the currency's external funding account. */
-export function createDeposit(ctx: Ctx, input: DepositInput, req: IdempotentRequest): Promise<IdempotentResult> {
+export function createDeposit(
+  ctx: Ctx,
+  input: DepositInput,
+  req: IdempotentRequest,
+): Promise<IdempotentResult> {
   if (ctx.principal.role !== "admin") throw new ForbiddenError("forbidden", "Only admins may make deposits.");
   const currency = parseCurrency(input.currency);
   const amount = parseAmount(input.amount, currency);
   return idempotent(ctx, req, async (tx, afterCommit) => {
     const to = await lockAccount(tx, input.account_number);
     if (!to || to.kind !== "user") throw accountMissing("/account_number");
-    if (to.status !== "active") throw ValidationError.field("/account_number", "This account is closed.", "account_closed");
+    if (to.status !== "active")
+      throw ValidationError.field("/account_number", "This account is closed.", "account_closed");
     if (to.currency !== currency) {
-      throw ValidationError.field("/currency", `The account holds ${to.currency}, not ${currency}.`, "currency_mismatch");
+      throw ValidationError.field(
+        "/currency",
+        `The account holds ${to.currency}, not ${currency}.`,
+        "currency_mismatch",
+      );
     }
     const payment = await insertPending(ctx, tx, afterCommit, {
       type: "deposit",

@@ -128,7 +128,12 @@ const planPayment: Planner = (op, state) => {
     },
     onPosted: ({ transactionId, now }) => {
       finish(now);
-      Object.assign(p, { status: "succeeded", amount_captured: p.amount, transaction_id: transactionId, completed_at: now });
+      Object.assign(p, {
+        status: "succeeded",
+        amount_captured: p.amount,
+        transaction_id: transactionId,
+        completed_at: now,
+      });
       state.services.metrics.paymentsCompleted.inc({ status: "succeeded" });
       return [paymentEvent("payment.succeeded", p)];
     },
@@ -173,7 +178,14 @@ async function saveEvents(tx: Tx, drafts: EventDraft[]): Promise<void> {
   const rows = drafts.map((d) => {
     const id = newId("evt");
     const userIds = [...new Set(d.accounts.map((a) => owners.get(a)).filter((o): o is string => Boolean(o)))];
-    return { id, type: d.type, payment_id: d.paymentId, refund_id: d.refundId, user_ids: `{${userIds.join(",")}}`, data: d.object };
+    return {
+      id,
+      type: d.type,
+      payment_id: d.paymentId,
+      refund_id: d.refundId,
+      user_ids: `{${userIds.join(",")}}`,
+      data: d.object,
+    };
   });
   await tx`
     insert into events (id, type, payment_id, refund_id, user_ids, data)
@@ -236,7 +248,11 @@ export async function postOneBatch(services: Services, partition: number): Promi
 }
 
 /** Posts a partition's pending work until none is left (bounded, so one job cannot run forever). */
-export async function drainPartition(services: Services, partition: number, maxBatches = 50): Promise<number> {
+export async function drainPartition(
+  services: Services,
+  partition: number,
+  maxBatches = 50,
+): Promise<number> {
   let total = 0;
   for (let i = 0; i < maxBatches; i++) {
     const n = await postOneBatch(services, partition);

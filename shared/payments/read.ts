@@ -1,4 +1,4 @@
-import { canReadAll, type Ctx } from "../context.ts";
+import { type Ctx, canReadAll } from "../context.ts";
 import { NotFoundError } from "../errors.ts";
 import { decodeCursor, type Page, pageOf } from "../pagination.ts";
 import { type PaymentObject, paymentObject } from "./serialize.ts";
@@ -43,9 +43,11 @@ export async function listPayments(ctx: Ctx, input: ListPaymentsInput): Promise<
   // Own accounts first (small), then both indexed directions: no scan of others' payments.
   const own = all
     ? null
-    : (await sql<{ account_number: string }[]>`select account_number from accounts where owner_id = ${ctx.principal.userId}`).map(
-        (r) => r.account_number,
-      );
+    : (
+        await sql<
+          { account_number: string }[]
+        >`select account_number from accounts where owner_id = ${ctx.principal.userId}`
+      ).map((r) => r.account_number);
   const accounts = input.account ? (own ? own.filter((a) => a === input.account) : [input.account]) : own;
   const rows = await sql<PaymentRow[]>`
     select * from payments p

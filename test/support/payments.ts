@@ -36,7 +36,9 @@ const TERMINAL = new Set(["succeeded", "failed", "canceled", "requires_capture"]
 export async function settled(services: Services, ids: string[], timeoutMs = 30_000) {
   return waitFor(
     async () => {
-      const rows = await services.sql<{ id: string; status: string; failure_code: string | null; amount: bigint }[]>`
+      const rows = await services.sql<
+        { id: string; status: string; failure_code: string | null; amount: bigint }[]
+      >`
         select id, status, failure_code, amount from payments where id = any(${ids}::text[])`;
       return rows.length === ids.length && rows.every((r) => TERMINAL.has(r.status)) ? rows : null;
     },
@@ -45,6 +47,8 @@ export async function settled(services: Services, ids: string[], timeoutMs = 30_
 }
 
 export async function balanceOf(services: Services, account: string): Promise<bigint> {
-  const [row] = await services.sql<{ balance: bigint }[]>`select balance from accounts where account_number = ${account}`;
+  const [row] = await services.sql<
+    { balance: bigint }[]
+  >`select balance from accounts where account_number = ${account}`;
   return row?.balance ?? -1n;
 }

@@ -1,7 +1,15 @@
 import type { Services } from "../../../shared/context.ts";
 import type { App } from "../../env.ts";
 
-const STATES = ["waiting", "active", "delayed", "failed", "completed", "prioritized", "waiting-children"] as const;
+const STATES = [
+  "waiting",
+  "active",
+  "delayed",
+  "failed",
+  "completed",
+  "prioritized",
+  "waiting-children",
+] as const;
 
 /** GET /metrics: Prometheus text. Queue depths are read from Redis at scrape time. */
 export function registerMetrics(app: App, services: Services): void {

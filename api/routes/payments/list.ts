@@ -18,7 +18,10 @@ const route = createRoute({
   security,
   middleware: [requireAuth()] as const,
   request: { query: Query },
-  responses: { 200: jsonResponse(listOf(PaymentSchema, "PaymentList"), "A page of payments"), ...errorResponses(401, 422) },
+  responses: {
+    200: jsonResponse(listOf(PaymentSchema, "PaymentList"), "A page of payments"),
+    ...errorResponses(401, 422),
+  },
 });
 
 export function registerListPayments(app: App): void {

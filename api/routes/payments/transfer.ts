@@ -9,10 +9,16 @@ import { AccountNumber, Description, Metadata, PaymentSchema } from "./schemas.t
 
 const Body = z
   .strictObject({
-    to: z.string().min(1).max(320).openapi({ description: "An account number or a user's email", example: "bob@example.com" }),
+    to: z
+      .string()
+      .min(1)
+      .max(320)
+      .openapi({ description: "An account number or a user's email", example: "bob@example.com" }),
     amount: AmountInput,
     currency: z.string().openapi({ example: "USD" }),
-    from_account: AccountNumber.nullish().openapi({ description: "Default: the caller's oldest account in currency" }),
+    from_account: AccountNumber.nullish().openapi({
+      description: "Default: the caller's oldest account in currency",
+    }),
     description: Description.nullish(),
     metadata: Metadata.nullish(),
     idempotency_key: z.string().optional(),
@@ -24,7 +30,9 @@ function transferRoute(path: "/api/v1/transfers" | "/api/v1/transfer") {
     method: "post",
     path,
     tags: ["Payments"],
-    summary: path.endsWith("s") ? "P2P transfer to an account number or email" : "Alias of POST /api/v1/transfers",
+    summary: path.endsWith("s")
+      ? "P2P transfer to an account number or email"
+      : "Alias of POST /api/v1/transfers",
     security,
     middleware: [requireAuth()] as const,
     request: { body: jsonBody(Body), headers: IdempotencyHeaders },
