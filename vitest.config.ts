@@ -5,7 +5,8 @@ const runId = `${Date.now().toString(36)}${process.pid.toString(36)}`;
 
 const env = {
   NODE_ENV: "test",
-  DATABASE_URL: process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/payments_test",
+  // Each run gets its own database (dropped at the end), so concurrent runs never collide.
+  DATABASE_URL: process.env.TEST_DATABASE_URL ?? `postgres://postgres@127.0.0.1:5432/payments_test_${runId}`,
   REDIS_URL: process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379",
   QUEUE_PREFIX: `test-${runId}`,
   LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",

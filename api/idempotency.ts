@@ -5,7 +5,10 @@ import { readIdempotencyKey } from "../shared/idempotency.ts";
 import type { AppEnv } from "./env.ts";
 
 /** The idempotency identity of this request: key (header or body), method, path, parsed body. */
-export function idempotentRequest(c: Context<AppEnv>, body: { idempotency_key?: unknown } | undefined): IdempotentRequest {
+export function idempotentRequest(
+  c: Context<AppEnv>,
+  body: { idempotency_key?: unknown } | undefined,
+): IdempotentRequest {
   return {
     key: readIdempotencyKey(c.req.header("idempotency-key"), body?.idempotency_key),
     method: c.req.method,
@@ -25,10 +28,12 @@ export function idempotentResponse<T>(c: Context<AppEnv>, result: IdempotentResu
 
 /** Declares the header in OpenAPI; its rules are checked by readIdempotencyKey (400s, not 422s). */
 export const IdempotencyHeaders = z.object({
-  "idempotency-key": z.string().optional().openapi({
-    param: { name: "Idempotency-Key", in: "header" },
-    description:
-      "Required for money-moving requests (or the body field idempotency_key): 1-255 printable ASCII characters, unique per operation. A replay returns the stored response with Idempotent-Replayed: true.",
-  }),
+  "idempotency-key": z
+    .string()
+    .optional()
+    .openapi({
+      param: { name: "Idempotency-Key", in: "header" },
+      description:
+        "Required for money-moving requests (or the body field idempotency_key): 1-255 printable ASCII characters, unique per operation. A replay returns the stored response with Idempotent-Replayed: true.",
+    }),
 });
-

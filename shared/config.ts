@@ -64,8 +64,6 @@ const schema = z
         }
         return secs;
       }),
-    /** Run the API and workers in one process (npm start) or only one of them. */
-    RUN_WORKERS: bool,
   })
   .superRefine((c, ctx) => {
     if (c.NODE_ENV === "production" && !c.JWT_SECRET) {

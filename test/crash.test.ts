@@ -24,7 +24,7 @@ async function expectExactlyOnce(t: Awaited<ReturnType<typeof useApp>>, ids: str
 }
 
 describe("a worker killed mid-batch", async () => {
-  const env = {
+  const env: Record<string, string> = {
     ...(await isolatedEnv("crash")),
     POSTING_BATCH_SIZE: "3",
     RECONCILE_INTERVAL_MS: "1000",
@@ -84,7 +84,7 @@ describe("a worker killed mid-batch", async () => {
 });
 
 describe("Redis wiped while payments are pending", async () => {
-  const env = {
+  const env: Record<string, string> = {
     ...(await isolatedEnv("flush", 7)),
     RECONCILE_INTERVAL_MS: "500",
     RECONCILE_GRACE_MS: "1000",

@@ -40,7 +40,8 @@ describe("payments, transfers and deposits", () => {
     expect(got.body.completed_at).toMatch(/\.\d{3}Z$/);
     expect(await balanceOf(t.services, alice.account.account_number)).toBe(10_000n - 2550n);
     expect(await balanceOf(t.services, bob.account.account_number)).toBe(2550n);
-    const [evt] = await t.services.sql`select type, user_ids, data from events where payment_id = ${res.body.id}`;
+    const [evt] = await t.services
+      .sql`select type, user_ids, data from events where payment_id = ${res.body.id}`;
     expect(evt?.type).toBe("payment.succeeded");
     expect(new Set(evt?.user_ids)).toEqual(new Set([alice.id, bob.id]));
     expect(evt?.data.object.status).toBe("succeeded");
@@ -95,7 +96,11 @@ describe("payments, transfers and deposits", () => {
       body: { to: bob.email.toUpperCase(), amount: "10.00", currency: "USD" },
     });
     expect(byEmail.status).toBe(202);
-    expect(byEmail.body).toMatchObject({ type: "transfer", from_account: alice.account.account_number, to_account: bob.account.account_number });
+    expect(byEmail.body).toMatchObject({
+      type: "transfer",
+      from_account: alice.account.account_number,
+      to_account: bob.account.account_number,
+    });
     const alias = await t.request("POST", "/api/v1/transfer", {
       token: alice.token,
       body: { to: bob.account.account_number, amount: 5, currency: "USD", idempotency_key: key() },
@@ -137,19 +142,27 @@ describe("payments, transfers and deposits", () => {
     expect(page1.status).toBe(200);
     expect(page1.body.data.map((p: any) => p.id)).toEqual([ids[4], ids[3]]);
     expect(page1.body.has_more).toBe(true);
-    const page2 = await t.request("GET", `/api/v1/payments?limit=10&cursor=${page1.body.next_cursor}`, { token: bob.token });
+    const page2 = await t.request("GET", `/api/v1/payments?limit=10&cursor=${page1.body.next_cursor}`, {
+      token: bob.token,
+    });
     expect(page2.body.data.map((p: any) => p.id)).toEqual([ids[2], ids[1], ids[0]]);
     expect(page2.body).toMatchObject({ has_more: false, next_cursor: null });
     await settled(t.services, ids);
-    const succeeded = await t.request("GET", `/api/v1/payments?status=succeeded&account=${bob.account.account_number}`, {
-      token: bob.token,
-    });
+    const succeeded = await t.request(
+      "GET",
+      `/api/v1/payments?status=succeeded&account=${bob.account.account_number}`,
+      {
+        token: bob.token,
+      },
+    );
     expect(succeeded.body.data).toHaveLength(5);
     const stranger = await makeUser(t.services);
     const none = await t.request("GET", "/api/v1/payments", { token: stranger.token });
     expect(none.body.data).toEqual([]);
     const ops = await makeUser(t.services, { role: "ops" });
-    const all = await t.request("GET", `/api/v1/payments?account=${alice.account.account_number}`, { token: ops.token });
+    const all = await t.request("GET", `/api/v1/payments?account=${alice.account.account_number}`, {
+      token: ops.token,
+    });
     expect(all.body.data).toHaveLength(5);
   });
 

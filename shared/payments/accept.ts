@@ -111,7 +111,7 @@ function checkEnds(from: AccountRow, to: AccountRow, currency: string, toPointer
 }
 
 function mayDebit(ctx: Ctx, account: AccountRow | null): account is AccountRow {
-  if (!account || account.kind !== "user") return false;
+  if (account?.kind !== "user") return false;
   return ctx.principal.role === "admin" || account.owner_id === ctx.principal.userId;
 }
 
@@ -131,7 +131,7 @@ export function createPayment(
     const from = await lockAccount(tx, input.from_account);
     if (!mayDebit(ctx, from)) throw accountMissing("/from_account");
     const to = await lockAccount(tx, input.to_account);
-    if (!to || to.kind !== "user") throw accountMissing("/to_account");
+    if (to?.kind !== "user") throw accountMissing("/to_account");
     checkEnds(from, to, currency, "/to_account");
     const payment = await insertPending(ctx, tx, afterCommit, {
       type: "payment",
@@ -176,7 +176,7 @@ export function createTransfer(
     } else {
       to = await lockAccount(tx, input.to);
     }
-    if (!to || to.kind !== "user") {
+    if (to?.kind !== "user") {
       throw new NotFoundError(`recipient with a ${currency} account`, "recipient_not_found", "/to");
     }
     checkEnds(from, to, currency, "/to");
@@ -205,7 +205,7 @@ export function createDeposit(
   const amount = parseAmount(input.amount, currency);
   return idempotent(ctx, req, async (tx, afterCommit) => {
     const to = await lockAccount(tx, input.account_number);
-    if (!to || to.kind !== "user") throw accountMissing("/account_number");
+    if (to?.kind !== "user") throw accountMissing("/account_number");
     if (to.status !== "active")
       throw ValidationError.field("/account_number", "This account is closed.", "account_closed");
     if (to.currency !== currency) {

@@ -4,7 +4,7 @@ import { createSql, ensureDatabase } from "../../shared/db/index.ts";
 import { migrate } from "../../shared/db/migrate.ts";
 
 /** A fresh test database for each run, migrated once; test files then share it. */
-export default async function setup(): Promise<void> {
+export default async function setup(): Promise<() => Promise<void>> {
   const config = loadConfig();
   const url = new URL(config.DATABASE_URL);
   const name = url.pathname.slice(1);
@@ -18,4 +18,12 @@ export default async function setup(): Promise<void> {
   const sql = createSql(config.DATABASE_URL, { max: 1 });
   await migrate(sql);
   await sql.end();
+  // Teardown: drop this run's database and the isolated ones its tests made (`<name>_<suffix>`).
+  return async () => {
+    const admin = postgres(adminUrl.toString(), { max: 1, onnotice: () => {} });
+    const rows = await admin<{ datname: string }[]>`
+      select datname from pg_database where datname = ${name} or datname like ${`${name}_%`}`;
+    for (const row of rows) await admin`drop database if exists ${admin(row.datname)} with (force)`;
+    await admin.end();
+  };
 }

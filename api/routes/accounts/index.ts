@@ -1,4 +1,18 @@
 import type { App } from "../../env.ts";
+import { registerGetBalance } from "./balance.ts";
+import { registerCreateAccount } from "./create.ts";
+import { registerGetAccount } from "./get.ts";
+import { registerAccountHistory } from "./history.ts";
+import { registerCallerHistory } from "./history-all.ts";
+import { registerListAccounts } from "./list.ts";
 
 /** Registers every account route (one file per route in this folder). */
-export function registerAccountRoutes(_app: App): void {}
+export function registerAccountRoutes(app: App): void {
+  registerCreateAccount(app);
+  registerListAccounts(app);
+  // Before /accounts/{account_number}, or "history" would be taken for an account number.
+  registerCallerHistory(app);
+  registerGetAccount(app);
+  registerGetBalance(app);
+  registerAccountHistory(app);
+}
