@@ -32,7 +32,7 @@ export const IdempotencyHeaders = z.object({
     .string()
     .optional()
     .openapi({
-      param: { name: "Idempotency-Key", in: "header" },
+      param: { name: "idempotency-key", in: "header" },
       description:
         "Required for money-moving requests (or the body field idempotency_key): 1-255 printable ASCII characters, unique per operation. A replay returns the stored response with Idempotent-Replayed: true.",
     }),

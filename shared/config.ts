@@ -22,7 +22,7 @@ const schema = z
       .string()
       .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL")
       .default("postgres://postgres@127.0.0.1:5432/payments"),
-    DATABASE_POOL_SIZE: positiveInt.default(10),
+    DATABASE_POOL_SIZE: positiveInt.default(20),
     REDIS_URL: z
       .string()
       .regex(/^rediss?:\/\//, "must be a redis:// URL")

@@ -89,13 +89,23 @@ function scanKey(text: string, i: number): number {
 }
 
 /**
- * Returns `text` with every number literal replaced by a JSON string holding its exact source text.
+ * Returns `text` with every number literal (under an object key `quoteUnder` accepts; by default all)
+ * replaced by a JSON string holding its exact source text.
  * It validates the whole document as it goes (iteratively, so deep nesting cannot overflow the stack)
  * and returns invalid JSON unchanged, so JSON.parse still rejects it: quoting blindly could turn
  * `{1: 2}` into the valid `{"1": "2"}`. Linear time.
  */
-export function quoteJsonNumbers(text: string): string {
+export function quoteJsonNumbers(
+  text: string,
+  quoteUnder: (key: string | null) => boolean = () => true,
+): string {
   const parts: string[] = [];
+  /** The object key the next value belongs to; null inside arrays and at the top. */
+  let key: string | null = null;
+  const readKey = (start: number): string | null => {
+    const end = scanString(text, start);
+    return end < 0 ? null : (JSON.parse(text.slice(start, end)) as string);
+  };
   let copied = 0;
   /** Open containers, innermost last: true for an object, false for an array. */
   const stack: boolean[] = [];
@@ -112,8 +122,12 @@ export function quoteJsonNumbers(text: string): string {
       } else {
         stack.push(isObject);
         if (isObject) {
+          const start = i;
           i = scanKey(text, i);
           if (i < 0) return text;
+          key = readKey(start);
+        } else {
+          key = null;
         }
         continue;
       }
@@ -123,8 +137,10 @@ export function quoteJsonNumbers(text: string): string {
     } else if (c === MINUS || isDigit(c)) {
       const end = scanNumber(text, i);
       if (end < 0) return text;
-      parts.push(text.slice(copied, i), '"', text.slice(i, end), '"');
-      copied = end;
+      if (quoteUnder(key)) {
+        parts.push(text.slice(copied, i), '"', text.slice(i, end), '"');
+        copied = end;
+      }
       i = end;
     } else if (text.startsWith("true", i)) {
       i += 4;
@@ -149,8 +165,12 @@ export function quoteJsonNumbers(text: string): string {
       if (d === 0x2c) {
         i = skipWhitespace(text, i + 1);
         if (isObject) {
+          const start = i;
           i = scanKey(text, i);
           if (i < 0) return text;
+          key = readKey(start);
+        } else {
+          key = null;
         }
         break;
       }

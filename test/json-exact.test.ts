@@ -209,3 +209,35 @@ describe("quoteJsonNumbers", () => {
     );
   });
 });
+
+describe("quoteJsonNumbers with a key filter", () => {
+  const onlyAmount = (key: string | null) => key === "amount";
+
+  it("quotes numbers under the chosen keys only", () => {
+    const text =
+      '{"amount": 50.005, "limit": 5, "nested": {"amount": 1e2, "n": [1, 2]}, "list": [{"amount": 3}], "s": "amount"}';
+    expect(JSON.parse(quoteJsonNumbers(text, onlyAmount))).toEqual({
+      amount: "50.005",
+      limit: 5,
+      nested: { amount: "1e2", n: [1, 2] },
+      list: [{ amount: "3" }],
+      s: "amount",
+    });
+  });
+
+  it("does not treat array items after a money key as money", () => {
+    expect(JSON.parse(quoteJsonNumbers('{"amount": [1, 2], "b": 3}', onlyAmount))).toEqual({
+      amount: [1, 2],
+      b: 3,
+    });
+  });
+
+  it("reads escaped keys correctly", () => {
+    expect(
+      JSON.parse(quoteJsonNumbers(String.raw`{"am\u006funt": 1.10, "x\"amount": 2}`, onlyAmount)),
+    ).toEqual({
+      amount: "1.10",
+      'x"amount': 2,
+    });
+  });
+});

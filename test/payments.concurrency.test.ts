@@ -184,4 +184,40 @@ describe("concurrency", () => {
     expect(await balanceOf(t.services, merchant.account.account_number)).toBe(120n * 250n);
     await expectLedgerHealthy(t.services.sql);
   });
+
+  it("never deadlocks: payments in both directions accepted while others post", async () => {
+    const deadlocks = async () => {
+      // Backends flush their statistics about once a second.
+      await new Promise((r) => setTimeout(r, 1500));
+      const [row] = await t.services.sql<{ n: bigint }[]>`
+        select deadlocks as n from pg_stat_database where datname = current_database()`;
+      return row!.n;
+    };
+    const before = await deadlocks();
+    const users = await Promise.all(
+      Array.from({ length: 6 }, () => makeUser(t.services, { balance: 100_000n })),
+    );
+    const ids: string[] = [];
+    for (let round = 0; round < 5; round++) {
+      const responses = await Promise.all(
+        users.flatMap((from, i) =>
+          users
+            .filter((_, j) => j !== i)
+            .map((to) =>
+              pay(t, from, {
+                from_account: from.account.account_number,
+                to_account: to.account.account_number,
+                amount: "0.10",
+                currency: "USD",
+              }),
+            ),
+        ),
+      );
+      ids.push(...responses.map((r) => r.body.id));
+    }
+    const rows = await settled(t.services, ids);
+    expect(rows.every((r) => r.status === "succeeded")).toBe(true);
+    expect(await deadlocks()).toBe(before);
+    await expectLedgerHealthy(t.services.sql);
+  });
 });

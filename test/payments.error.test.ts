@@ -57,6 +57,7 @@ describe("bad input is a problem+json error and creates nothing", async () => {
     ["an unknown field", { surprise: 1 }, 422, "validation_failed", null],
     ["a bad capture_method", { capture_method: "later" }, 422, "validation_failed", "/capture_method"],
     ["a missing amount", { amount: undefined }, 422, "validation_failed", "/amount"],
+    ["a number where a string belongs", { description: 5 }, 422, "validation_failed", "/description"],
   ];
 
   it.each(cases)("%s", async (_name, patch, status, code, pointer) => {

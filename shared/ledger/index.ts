@@ -63,7 +63,7 @@ function assertWellFormed(p: PostingInput, accounts: Map<string, LockedAccount>)
 /**
  * Posts many ledger transactions inside the caller's database transaction, in the given order.
  * Every touched account is locked once, in account-number order (so concurrent posters never
- * deadlock), then each posting is applied in memory: one that would overdraw an account, or
+ * deadlock), FOR NO KEY UPDATE (so inserts referencing the account are not blocked), then each posting is applied in memory: one that would overdraw an account, or
  * touches a closed or missing one, is declined and leaves no trace; the rest are written with
  * one INSERT per table and one UPDATE per account, however many postings touch it.
  */
@@ -74,7 +74,7 @@ export async function postBatch(tx: Tx, postings: PostingInput[]): Promise<Posti
     select account_number, currency, allow_overdraft, status, kind, balance, held_balance
       from accounts where account_number = any(${touched}::text[])
      order by account_number
-       for update`;
+       for no key update`;
   const accounts = new Map(locked.map((a) => [a.account_number, { ...a }]));
   const dirty = new Set<string>();
   const results: PostingResult[] = [];

@@ -11,7 +11,10 @@ export function ledgerReport(check: LedgerCheck) {
   return {
     ok,
     checked_at: new Date().toISOString(),
-    trial_balance: check.trialBalance.map((t) => ({ currency: t.currency, net: formatAmount(t.net, t.currency) })),
+    trial_balance: check.trialBalance.map((t) => ({
+      currency: t.currency,
+      net: formatAmount(t.net, t.currency),
+    })),
     mismatched_accounts: check.mismatchedAccounts.map((a) => ({
       account_number: a.account_number,
       balance: String(a.balance),

@@ -40,7 +40,16 @@ function accountMissing(pointer: string): NotFoundError {
   return new NotFoundError("account", "account_not_found", pointer);
 }
 
-async function lockAccount(tx: Tx, accountNumber: string): Promise<AccountRow | null> {
+/**
+ * Reads accounts without locking them: the payment row's foreign keys keep them in existence, and
+ * a FOR SHARE here would queue acceptance behind the posting workers' row locks on hot accounts.
+ */
+async function loadAccounts(tx: Tx, numbers: string[]): Promise<Map<string, AccountRow>> {
+  const rows = await tx<AccountRow[]>`select * from accounts where account_number = any(${numbers}::text[])`;
+  return new Map(rows.map((r) => [r.account_number, r]));
+}
+
+async function loadAccount(tx: Tx, accountNumber: string): Promise<AccountRow | null> {
   const [row] = await tx<
     AccountRow[]
   >`select * from accounts where account_number = ${accountNumber} for share`;
@@ -128,9 +137,10 @@ export function createPayment(
   const currency = parseCurrency(input.currency);
   const amount = parseAmount(input.amount, currency);
   return idempotent(ctx, req, async (tx, afterCommit) => {
-    const from = await lockAccount(tx, input.from_account);
+    const accounts = await loadAccounts(tx, [input.from_account, input.to_account]);
+    const from = accounts.get(input.from_account) ?? null;
     if (!mayDebit(ctx, from)) throw accountMissing("/from_account");
-    const to = await lockAccount(tx, input.to_account);
+    const to = accounts.get(input.to_account) ?? null;
     if (to?.kind !== "user") throw accountMissing("/to_account");
     checkEnds(from, to, currency, "/to_account");
     const payment = await insertPending(ctx, tx, afterCommit, {
@@ -158,11 +168,11 @@ export function createTransfer(
   return idempotent(ctx, req, async (tx, afterCommit) => {
     let from: AccountRow | null;
     if (input.from_account) {
-      from = await lockAccount(tx, input.from_account);
+      from = await loadAccount(tx, input.from_account);
     } else {
       const [own] = await tx<AccountRow[]>`
         select * from accounts where owner_id = ${ctx.principal.userId} and currency = ${currency} and status = 'active'
-         order by created_at limit 1 for share`;
+         order by created_at limit 1`;
       from = own ?? null;
     }
     if (!mayDebit(ctx, from)) throw accountMissing("/from_account");
@@ -171,10 +181,10 @@ export function createTransfer(
       const [row] = await tx<AccountRow[]>`
         select a.* from accounts a join users u on u.id = a.owner_id
          where lower(u.email) = lower(${input.to}) and a.currency = ${currency} and a.status = 'active'
-         order by a.created_at limit 1 for share`;
+         order by a.created_at limit 1`;
       to = row ?? null;
     } else {
-      to = await lockAccount(tx, input.to);
+      to = await loadAccount(tx, input.to);
     }
     if (to?.kind !== "user") {
       throw new NotFoundError(`recipient with a ${currency} account`, "recipient_not_found", "/to");
@@ -204,7 +214,7 @@ export function createDeposit(
   const currency = parseCurrency(input.currency);
   const amount = parseAmount(input.amount, currency);
   return idempotent(ctx, req, async (tx, afterCommit) => {
-    const to = await lockAccount(tx, input.account_number);
+    const to = await loadAccount(tx, input.account_number);
     if (to?.kind !== "user") throw accountMissing("/account_number");
     if (to.status !== "active")
       throw ValidationError.field("/account_number", "This account is closed.", "account_closed");

@@ -75,7 +75,7 @@ function holds(p: PaymentRow): string {
 /** A new payment: posted straight to the payee, or (manual capture) authorized into holds. */
 const planPayment: Planner = (op, state) => {
   const p = state.payments.get(op.payment_id);
-  if (!p || p.status !== "pending") return null; // already posted by an earlier run: nothing to do
+  if (p?.status !== "pending") return null; // already posted by an earlier run: nothing to do
   const finish = (now: Date) => {
     state.dirtyPayments.add(p.id);
     p.updated_at = now;
@@ -208,7 +208,7 @@ export async function postOneBatch(services: Services, partition: number): Promi
     if (ops.length === 0) return 0;
     const paymentIds = [...new Set(ops.map((o) => o.payment_id))];
     const payments = await tx<PaymentRow[]>`
-      select * from payments where id = any(${paymentIds}::text[]) order by id for update`;
+      select * from payments where id = any(${paymentIds}::text[]) order by id for no key update`;
     const state: BatchState = {
       payments: new Map(payments.map((p) => [p.id, p])),
       dirtyPayments: new Set(),

@@ -28,6 +28,7 @@ export function registerCreateApiKey(app: App): void {
     }),
     async (c) => {
       const { apiKey, secret } = await createApiKey(ctxOf(c), c.req.valid("json"));
+      c.header("Cache-Control", "no-store"); // carries secrets (RFC 6749 §5.1)
       return c.json({ ...toApiKey(apiKey), key: secret }, 201);
     },
   );

@@ -31,6 +31,7 @@ export function registerLogin(app: App): void {
     async (c) => {
       const input = c.req.valid("json");
       const pair = await login(c.get("services"), { ...input, clientAddress: clientAddress(c) });
+      c.header("Cache-Control", "no-store"); // carries secrets (RFC 6749 §5.1)
       return c.json(toTokenPair(pair), 200);
     },
   );

@@ -21,6 +21,7 @@ export function registerRefresh(app: App): void {
     }),
     async (c) => {
       const pair = await refreshSession(c.get("services"), c.req.valid("json").refresh_token);
+      c.header("Cache-Control", "no-store"); // carries secrets (RFC 6749 §5.1)
       return c.json(toTokenPair(pair), 200);
     },
   );
