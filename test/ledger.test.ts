@@ -216,3 +216,37 @@ describe("property: random posting sequences keep the ledger's invariants", () =
     expect((ext?.balance as bigint) < 0n).toBe(true);
   });
 });
+
+describe("held balances", () => {
+  it("changes the held balance of an account that has no leg in the posting", async () => {
+    const payer = await openFundedAccount(sql, "USD", 1_000n);
+    const payee = await openFundedAccount(sql, "USD", 0n);
+    const holds = systemAccountNumber("holds", "USD");
+    await sql.begin((tx) =>
+      post(tx, {
+        kind: "authorization",
+        reference: newId("op"),
+        legs: [
+          { account: payer.account_number, direction: "DEBIT", amount: 400n },
+          { account: holds, direction: "CREDIT", amount: 400n },
+        ],
+        holdChanges: [{ account: payer.account_number, delta: 400n }],
+      }),
+    );
+    // Full capture: the payer has no leg, only a held-balance change.
+    await sql.begin((tx) =>
+      post(tx, {
+        kind: "capture",
+        reference: newId("op"),
+        legs: [
+          { account: holds, direction: "DEBIT", amount: 400n },
+          { account: payee.account_number, direction: "CREDIT", amount: 400n },
+        ],
+        holdChanges: [{ account: payer.account_number, delta: -400n }],
+      }),
+    );
+    expect(await getBalances(sql, payer.account_number)).toEqual({ posted: 600n, held: 0n });
+    expect((await getBalances(sql, payee.account_number))?.posted).toBe(400n);
+    await expectLedgerHealthy(sql);
+  });
+});

@@ -69,7 +69,14 @@ function assertWellFormed(p: PostingInput, accounts: Map<string, LockedAccount>)
  */
 export async function postBatch(tx: Tx, postings: PostingInput[]): Promise<PostingResult[]> {
   if (postings.length === 0) return [];
-  const touched = [...new Set(postings.flatMap((p) => p.legs.map((l) => l.account)))].sort();
+  const touched = [
+    ...new Set(
+      postings.flatMap((p) => [
+        ...p.legs.map((l) => l.account),
+        ...(p.holdChanges ?? []).map((h) => h.account),
+      ]),
+    ),
+  ].sort();
   const locked = await tx<LockedAccount[]>`
     select account_number, currency, allow_overdraft, status, kind, balance, held_balance
       from accounts where account_number = any(${touched}::text[])

@@ -1,146 +1,28 @@
 import type { Services } from "../context.ts";
-import type { Tx } from "../db/index.ts";
+import { isTransientDbError, type Tx } from "../db/index.ts";
 import { newId } from "../ids.ts";
-import { type PostingInput, type PostingResult, postBatch, systemAccountNumber } from "../ledger/index.ts";
-import { type PaymentObject, paymentObject } from "./serialize.ts";
-import type { PaymentRow } from "./types.ts";
+import { type PostingInput, type PostingResult, postBatch } from "../ledger/index.ts";
+import {
+  type BatchState,
+  type EventDraft,
+  type OperationRow,
+  type Plan,
+  paymentEvent,
+  refundEvent,
+} from "./plan.ts";
+import { planners } from "./planners.ts";
+import type { PaymentRow, RefundRow } from "./types.ts";
 
 /**
  * The posting engine. Work is claimed from the `operations` outbox of one partition in acceptance
- * order, planned against the payments' current state, and posted in ONE database transaction
- * together with the payments' new states, their events and the operations marked done. A crash at
- * any point rolls the whole batch back; running the same work twice finds it done.
+ * order, planned against the payments' current state (shared/payments/planners.ts), and posted in
+ * ONE database transaction together with the payments' and refunds' new states, their events and
+ * the operations marked done. A crash at any point rolls the whole batch back; running the same
+ * work twice finds it done.
  */
 
 /** Advisory lock class for partitions: at most one poster per partition, whatever BullMQ does. */
 const PARTITION_LOCK_CLASS = 727_274;
-
-export type OperationKind = "payment" | "capture" | "cancel" | "expire" | "refund";
-
-export interface OperationRow {
-  id: string;
-  seq: bigint;
-  partition: number;
-  kind: OperationKind;
-  payment_id: string;
-  refund_id: string | null;
-  amount: bigint | null;
-}
-
-export interface EventDraft {
-  type: string;
-  paymentId: string;
-  refundId: string | null;
-  /** Accounts whose owners may see the event. */
-  accounts: string[];
-  object: unknown;
-}
-
-/** What one operation wants: a ledger posting (or none) and what to record for each outcome. */
-export interface Plan {
-  posting: PostingInput | null;
-  /** Applied in memory to the batch state when the posting went through (or when there is none). */
-  onPosted(result: { transactionId: string | null; now: Date }): EventDraft[];
-  onDeclined(result: { code: string; message: string; now: Date }): EventDraft[];
-}
-
-export interface BatchState {
-  payments: Map<string, PaymentRow>;
-  dirtyPayments: Set<string>;
-  services: Services;
-  tx: Tx;
-}
-
-/** Extension point: refunds and holds register their planners here. */
-export type Planner = (op: OperationRow, state: BatchState) => Promise<Plan | null> | Plan | null;
-const planners = new Map<OperationKind, Planner>();
-export function registerPlanner(kind: OperationKind, planner: Planner): void {
-  planners.set(kind, planner);
-}
-
-export function paymentEvent(type: string, p: PaymentRow): EventDraft {
-  return {
-    type,
-    paymentId: p.id,
-    refundId: null,
-    accounts: [p.from_account, p.to_account],
-    object: paymentObject(p) satisfies PaymentObject,
-  };
-}
-
-function holds(p: PaymentRow): string {
-  return systemAccountNumber("holds", p.currency);
-}
-
-/** A new payment: posted straight to the payee, or (manual capture) authorized into holds. */
-const planPayment: Planner = (op, state) => {
-  const p = state.payments.get(op.payment_id);
-  if (p?.status !== "pending") return null; // already posted by an earlier run: nothing to do
-  const finish = (now: Date) => {
-    state.dirtyPayments.add(p.id);
-    p.updated_at = now;
-    state.services.metrics.postingSeconds.observe((now.getTime() - p.created_at.getTime()) / 1000);
-  };
-  const declined: Plan["onDeclined"] = ({ code, message, now }) => {
-    finish(now);
-    Object.assign(p, { status: "failed", failure_code: code, failure_message: message, completed_at: now });
-    state.services.metrics.paymentDeclines.inc({ code });
-    state.services.metrics.paymentsCompleted.inc({ status: "failed" });
-    return [paymentEvent("payment.failed", p)];
-  };
-  if (p.capture_method === "manual") {
-    return {
-      posting: {
-        kind: "authorization",
-        reference: `authorization:${p.id}`,
-        paymentId: p.id,
-        description: p.description,
-        legs: [
-          { account: p.from_account, direction: "DEBIT", amount: p.amount },
-          { account: holds(p), direction: "CREDIT", amount: p.amount },
-        ],
-        holdChanges: [{ account: p.from_account, delta: p.amount }],
-      },
-      onPosted: ({ transactionId, now }) => {
-        finish(now);
-        Object.assign(p, {
-          status: "requires_capture",
-          amount_capturable: p.amount,
-          transaction_id: transactionId,
-          hold_expires_at: new Date(now.getTime() + state.services.config.HOLD_TTL_SECONDS * 1000),
-        });
-        state.services.metrics.paymentsCompleted.inc({ status: "requires_capture" });
-        return [paymentEvent("payment.requires_capture", p)];
-      },
-      onDeclined: declined,
-    };
-  }
-  return {
-    posting: {
-      kind: p.type,
-      reference: `payment:${p.id}`,
-      paymentId: p.id,
-      description: p.description,
-      legs: [
-        { account: p.from_account, direction: "DEBIT", amount: p.amount },
-        { account: p.to_account, direction: "CREDIT", amount: p.amount },
-      ],
-    },
-    onPosted: ({ transactionId, now }) => {
-      finish(now);
-      Object.assign(p, {
-        status: "succeeded",
-        amount_captured: p.amount,
-        transaction_id: transactionId,
-        completed_at: now,
-      });
-      state.services.metrics.paymentsCompleted.inc({ status: "succeeded" });
-      return [paymentEvent("payment.succeeded", p)];
-    },
-    onDeclined: declined,
-  };
-};
-registerPlanner("payment", planPayment);
 
 /** Writes the batch's payment states in one statement. */
 async function savePayments(tx: Tx, rows: PaymentRow[]): Promise<void> {
@@ -152,7 +34,7 @@ async function savePayments(tx: Tx, rows: PaymentRow[]): Promise<void> {
       status = u.status, amount_capturable = u.amount_capturable, amount_captured = u.amount_captured,
       amount_refunded = u.amount_refunded, failure_code = u.failure_code, failure_message = u.failure_message,
       transaction_id = u.transaction_id, hold_expires_at = u.hold_expires_at, completed_at = u.completed_at,
-      updated_at = u.updated_at
+      updated_at = u.updated_at, pending_action = u.pending_action, pending_action_amount = u.pending_action_amount
     from unnest(
       ${col((p) => p.id)}::text[], ${col((p) => p.status)}::text[],
       ${col((p) => str(p.amount_capturable))}::bigint[], ${col((p) => str(p.amount_captured))}::bigint[],
@@ -160,10 +42,25 @@ async function savePayments(tx: Tx, rows: PaymentRow[]): Promise<void> {
       ${col((p) => p.failure_message)}::text[], ${col((p) => p.transaction_id)}::text[],
       ${col((p) => p.hold_expires_at?.toISOString() ?? null)}::timestamptz[],
       ${col((p) => p.completed_at?.toISOString() ?? null)}::timestamptz[],
-      ${col((p) => p.updated_at.toISOString())}::timestamptz[]
+      ${col((p) => p.updated_at.toISOString())}::timestamptz[], ${col((p) => p.pending_action)}::text[],
+      ${col((p) => (p.pending_action_amount === null ? null : String(p.pending_action_amount)))}::bigint[]
     ) as u(id, status, amount_capturable, amount_captured, amount_refunded, failure_code, failure_message,
-           transaction_id, hold_expires_at, completed_at, updated_at)
+           transaction_id, hold_expires_at, completed_at, updated_at, pending_action, pending_action_amount)
     where p.id = u.id`;
+}
+
+async function saveRefunds(tx: Tx, rows: RefundRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  await tx`
+    update refunds r set status = u.status, failure_code = u.failure_code, failure_message = u.failure_message,
+           transaction_id = u.transaction_id, completed_at = u.completed_at, updated_at = u.updated_at
+      from unnest(
+        ${rows.map((r) => r.id)}::text[], ${rows.map((r) => r.status)}::text[], ${rows.map((r) => r.failure_code)}::text[],
+        ${rows.map((r) => r.failure_message)}::text[], ${rows.map((r) => r.transaction_id)}::text[],
+        ${rows.map((r) => r.completed_at?.toISOString() ?? null)}::timestamptz[],
+        ${rows.map((r) => r.updated_at.toISOString())}::timestamptz[]
+      ) as u(id, status, failure_code, failure_message, transaction_id, completed_at, updated_at)
+     where r.id = u.id`;
 }
 
 async function saveEvents(tx: Tx, drafts: EventDraft[]): Promise<void> {
@@ -195,7 +92,7 @@ async function saveEvents(tx: Tx, drafts: EventDraft[]): Promise<void> {
 }
 
 /** Claims and posts one batch of a partition. Returns how many operations it handled. */
-export async function postOneBatch(services: Services, partition: number): Promise<number> {
+export async function postOneBatch(services: Services, partition: number, limit?: number): Promise<number> {
   const { sql, config } = services;
   return sql.begin(async (tx) => {
     await tx`select pg_advisory_xact_lock(${PARTITION_LOCK_CLASS}, ${partition})`;
@@ -203,24 +100,27 @@ export async function postOneBatch(services: Services, partition: number): Promi
       select id, seq, partition, kind, payment_id, refund_id, amount from operations
        where partition = ${partition} and status = 'pending'
        order by seq
-       limit ${config.POSTING_BATCH_SIZE}
+       limit ${limit ?? config.POSTING_BATCH_SIZE}
          for update skip locked`;
     if (ops.length === 0) return 0;
     const paymentIds = [...new Set(ops.map((o) => o.payment_id))];
     const payments = await tx<PaymentRow[]>`
       select * from payments where id = any(${paymentIds}::text[]) order by id for no key update`;
+    const refundIds = ops.flatMap((o) => (o.refund_id ? [o.refund_id] : []));
+    const refunds = refundIds.length
+      ? await tx<
+          RefundRow[]
+        >`select * from refunds where id = any(${refundIds}::text[]) order by id for no key update`
+      : [];
     const state: BatchState = {
       payments: new Map(payments.map((p) => [p.id, p])),
+      refunds: new Map(refunds.map((r) => [r.id, r])),
       dirtyPayments: new Set(),
+      dirtyRefunds: new Set(),
       services,
       tx,
     };
-    const plans: (Plan | null)[] = [];
-    for (const op of ops) {
-      const planner = planners.get(op.kind);
-      if (!planner) throw new Error(`no planner for operation kind ${op.kind}`);
-      plans.push(await planner(op, state));
-    }
+    const plans = ops.map((op) => planners[op.kind](op, state));
     const postings = plans.filter((p): p is Plan & { posting: PostingInput } => Boolean(p?.posting));
     const results = await postBatch(
       tx,
@@ -240,6 +140,10 @@ export async function postOneBatch(services: Services, partition: number): Promi
       tx,
       [...state.dirtyPayments].map((id) => state.payments.get(id)!),
     );
+    await saveRefunds(
+      tx,
+      [...state.dirtyRefunds].map((id) => state.refunds.get(id)!),
+    );
     await saveEvents(tx, events);
     await tx`update operations set status = 'done', done_at = clock_timestamp() where id = any(${ops.map((o) => o.id)}::text[])`;
     services.metrics.postingBatchSize.observe(ops.length);
@@ -247,7 +151,58 @@ export async function postOneBatch(services: Services, partition: number): Promi
   });
 }
 
-/** Posts a partition's pending work until none is left (bounded, so one job cannot run forever). */
+/**
+ * Sets the partition's oldest pending operation aside as failed. Nothing of it was posted (its
+ * transaction rolled back), so failing the payment or refund is safe and tells its parties.
+ */
+async function quarantineOldest(services: Services, partition: number, cause: unknown): Promise<void> {
+  const message = cause instanceof Error ? cause.message : String(cause);
+  await services.sql.begin(async (tx) => {
+    await tx`select pg_advisory_xact_lock(${PARTITION_LOCK_CLASS}, ${partition})`;
+    const [op] = await tx<OperationRow[]>`
+      select id, seq, partition, kind, payment_id, refund_id, amount from operations
+       where partition = ${partition} and status = 'pending' order by seq limit 1 for update`;
+    if (!op) return;
+    services.log.error(
+      { operation_id: op.id, payment_id: op.payment_id, err: message },
+      "operation set aside: posting it failed",
+    );
+    await tx`update operations set status = 'failed', error = ${message}, done_at = clock_timestamp() where id = ${op.id}`;
+    const failure = {
+      code: "processing_error",
+      message: "The payment could not be processed; nothing was moved.",
+    };
+    const events: EventDraft[] = [];
+    const [p] = await tx<PaymentRow[]>`select * from payments where id = ${op.payment_id} for no key update`;
+    if (!p) return;
+    if (op.kind === "payment" && p.status === "pending") {
+      const [failed] = await tx<PaymentRow[]>`
+        update payments set status = 'failed', failure_code = ${failure.code}, failure_message = ${failure.message},
+                            completed_at = clock_timestamp(), updated_at = clock_timestamp()
+         where id = ${p.id} returning *`;
+      events.push(paymentEvent("payment.failed", failed!));
+    } else if (op.kind === "refund" && op.refund_id) {
+      const [r] = await tx<RefundRow[]>`
+        update refunds set status = 'failed', failure_code = ${failure.code}, failure_message = ${failure.message},
+                           completed_at = clock_timestamp(), updated_at = clock_timestamp()
+         where id = ${op.refund_id} and status = 'pending' returning *`;
+      if (r) events.push(refundEvent("refund.failed", r, p));
+    } else if (p.pending_action === op.kind) {
+      // A capture, cancel or expiry: the hold stays as it was and may be acted on again.
+      await tx`update payments set pending_action = null, pending_action_amount = null, updated_at = clock_timestamp()
+                where id = ${p.id}`;
+    }
+    await saveEvents(tx, events);
+    services.metrics.paymentDeclines.inc({ code: failure.code });
+  });
+}
+
+/**
+ * Posts a partition's pending work until none is left (bounded, so one job cannot run forever).
+ * Transient errors propagate (the job retries with backoff). Any other failure of a batch is
+ * narrowed down by posting one operation at a time; the one that still fails alone is set aside,
+ * so a single bad operation never blocks the partition behind it.
+ */
 export async function drainPartition(
   services: Services,
   partition: number,
@@ -255,9 +210,27 @@ export async function drainPartition(
 ): Promise<number> {
   let total = 0;
   for (let i = 0; i < maxBatches; i++) {
-    const n = await postOneBatch(services, partition);
+    let n: number;
+    try {
+      n = await postOneBatch(services, partition);
+    } catch (err) {
+      if (isTransientDbError(err)) throw err;
+      try {
+        n = await postOneBatch(services, partition, 1);
+      } catch (single) {
+        if (isTransientDbError(single)) throw single;
+        await quarantineOldest(services, partition, single);
+        n = 1;
+      }
+    }
     total += n;
-    if (n < services.config.POSTING_BATCH_SIZE) break;
+    if (n === 0 || n < services.config.POSTING_BATCH_SIZE) {
+      if (n === 0) break;
+      // A short batch means the partition is drained, unless it was a one-at-a-time retry.
+      const [more] = await services.sql<{ n: number }[]>`
+        select count(*)::int as n from operations where partition = ${partition} and status = 'pending'`;
+      if (!more?.n) break;
+    }
   }
   return total;
 }

@@ -1,5 +1,5 @@
 import { formatAmount } from "../money.ts";
-import type { PaymentRow } from "./types.ts";
+import type { PaymentRow, RefundRow } from "./types.ts";
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
@@ -31,3 +31,24 @@ export function paymentObject(p: PaymentRow) {
 }
 
 export type PaymentObject = ReturnType<typeof paymentObject>;
+
+/** The public refund object. */
+export function refundObject(r: RefundRow) {
+  return {
+    id: r.id,
+    object: "refund" as const,
+    payment_id: r.payment_id,
+    amount: formatAmount(r.amount, r.currency),
+    currency: r.currency,
+    status: r.status,
+    reason: r.reason,
+    failure_code: r.failure_code,
+    failure_message: r.failure_message,
+    transaction_id: r.transaction_id,
+    created_at: r.created_at.toISOString(),
+    updated_at: r.updated_at.toISOString(),
+    completed_at: iso(r.completed_at),
+  };
+}
+
+export type RefundObject = ReturnType<typeof refundObject>;

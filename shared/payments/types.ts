@@ -20,6 +20,30 @@ export interface PaymentRow {
   failure_message: string | null;
   transaction_id: string | null;
   hold_expires_at: Date | null;
+  /** A capture, cancel or expiry accepted and waiting to be posted: no second one may be accepted. */
+  pending_action: PendingAction | null;
+  pending_action_amount: bigint | null;
+  created_by: string;
+  created_at: Date;
+  updated_at: Date;
+  completed_at: Date | null;
+}
+
+export type PendingAction = "capture" | "cancel" | "expire";
+
+export type RefundStatus = "pending" | "succeeded" | "failed";
+export type RefundReason = "duplicate" | "fraudulent" | "requested_by_customer";
+
+export interface RefundRow {
+  id: string;
+  payment_id: string;
+  amount: bigint;
+  currency: string;
+  status: RefundStatus;
+  reason: RefundReason | null;
+  failure_code: string | null;
+  failure_message: string | null;
+  transaction_id: string | null;
   created_by: string;
   created_at: Date;
   updated_at: Date;

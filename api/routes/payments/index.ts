@@ -1,4 +1,6 @@
 import type { App } from "../../env.ts";
+import { registerCancelPayment } from "./cancel.ts";
+import { registerCapturePayment } from "./capture.ts";
 import { registerCreatePayment } from "./create.ts";
 import { registerCreateDeposit } from "./deposit.ts";
 import { registerGetPayment } from "./get.ts";
@@ -10,6 +12,8 @@ export function registerPaymentRoutes(app: App): void {
   registerCreatePayment(app);
   registerListPayments(app);
   registerGetPayment(app);
+  registerCapturePayment(app);
+  registerCancelPayment(app);
   registerTransfers(app);
   registerCreateDeposit(app);
 }

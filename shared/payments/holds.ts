@@ -1,0 +1,146 @@
+import type { Ctx, Services } from "../context.ts";
+import type { Tx } from "../db/index.ts";
+import { ForbiddenError, NotFoundError, ValidationError } from "../errors.ts";
+import { type IdempotentRequest, type IdempotentResult, idempotent } from "../idempotency.ts";
+import { newId } from "../ids.ts";
+import { partitionOf } from "../jobs.ts";
+import { formatAmount, parseAmount } from "../money.ts";
+import { paymentObject } from "./serialize.ts";
+import type { PaymentRow, PendingAction } from "./types.ts";
+
+/**
+ * Holds: capture and cancel are accepted here (under the payment's row lock, so of many concurrent
+ * requests exactly one is accepted) and posted by the workers through the payer's partition, in
+ * order with the payer's other postings. Expiry is found by the workers and goes the same way.
+ */
+
+interface Party {
+  payer: boolean;
+  payee: boolean;
+}
+
+/** Locks the payment and tells how the caller relates to it; invisible payments are 404. */
+async function lockForAction(ctx: Ctx, tx: Tx, id: string): Promise<{ payment: PaymentRow; party: Party }> {
+  const [payment] = await tx<PaymentRow[]>`select * from payments where id = ${id} for no key update`;
+  if (!payment) throw new NotFoundError("payment", "payment_not_found");
+  const owners = await tx<{ account_number: string }[]>`
+    select account_number from accounts
+     where account_number in (${payment.from_account}, ${payment.to_account}) and owner_id = ${ctx.principal.userId}`;
+  const mine = new Set(owners.map((o) => o.account_number));
+  const party = { payer: mine.has(payment.from_account), payee: mine.has(payment.to_account) };
+  const role = ctx.principal.role;
+  if (!party.payer && !party.payee && role !== "admin" && role !== "ops") {
+    throw new NotFoundError("payment", "payment_not_found");
+  }
+  return { payment, party };
+}
+
+async function queueAction(
+  ctx: Ctx,
+  tx: Tx,
+  afterCommit: (fn: () => Promise<void>) => void,
+  payment: PaymentRow,
+  action: PendingAction,
+  amount: bigint | null,
+): Promise<PaymentRow> {
+  const [updated] = await tx<PaymentRow[]>`
+    update payments set pending_action = ${action}, pending_action_amount = ${amount === null ? null : String(amount)}::bigint,
+                        updated_at = clock_timestamp()
+     where id = ${payment.id} returning *`;
+  const op = { id: newId("op"), partition: partitionOf(payment.from_account, ctx.config.POSTING_PARTITIONS) };
+  await tx`
+    insert into operations (id, partition, kind, payment_id, amount)
+    values (${op.id}, ${op.partition}, ${action}, ${payment.id}, ${amount === null ? null : String(amount)}::bigint)`;
+  afterCommit(() => ctx.queues.enqueuePosting(op));
+  return updated!;
+}
+
+function heldAndOpen(p: PaymentRow): boolean {
+  return p.status === "requires_capture" && p.pending_action === null;
+}
+
+/** POST /payments/{id}/capture: payee or admin; `amount` defaults to everything capturable. */
+export function capturePayment(
+  ctx: Ctx,
+  id: string,
+  input: { amount?: unknown },
+  req: IdempotentRequest,
+): Promise<IdempotentResult> {
+  return idempotent(ctx, req, async (tx, afterCommit) => {
+    const { payment, party } = await lockForAction(ctx, tx, id);
+    if (!party.payee && ctx.principal.role !== "admin") {
+      throw new ForbiddenError("forbidden", "Only the payee (or an admin) may capture a payment.");
+    }
+    if (!heldAndOpen(payment) || (payment.hold_expires_at && payment.hold_expires_at <= new Date())) {
+      throw new ValidationError(
+        "payment_not_capturable",
+        payment.status === "requires_capture" && payment.pending_action === null
+          ? "The authorization has expired."
+          : `This payment cannot be captured (status ${payment.status}${payment.pending_action ? `, ${payment.pending_action} in progress` : ""}).`,
+      );
+    }
+    const amount =
+      input.amount === undefined || input.amount === null
+        ? payment.amount_capturable
+        : parseAmount(input.amount, payment.currency);
+    if (amount > payment.amount_capturable) {
+      throw ValidationError.field(
+        "/amount",
+        `At most ${formatAmount(payment.amount_capturable, payment.currency)} ${payment.currency} can be captured.`,
+        "amount_exceeds_capturable",
+      );
+    }
+    const updated = await queueAction(ctx, tx, afterCommit, payment, "capture", amount);
+    return { status: 202, body: paymentObject(updated) };
+  });
+}
+
+/** POST /payments/{id}/cancel: payer, payee or admin, before capture; releases the hold. */
+export function cancelPayment(ctx: Ctx, id: string, req: IdempotentRequest): Promise<IdempotentResult> {
+  return idempotent(ctx, req, async (tx, afterCommit) => {
+    const { payment, party } = await lockForAction(ctx, tx, id);
+    if (!party.payer && !party.payee && ctx.principal.role !== "admin") {
+      throw new ForbiddenError("forbidden", "Only the payer, the payee or an admin may cancel a payment.");
+    }
+    if (!heldAndOpen(payment)) {
+      throw new ValidationError(
+        "payment_not_cancelable",
+        `This payment cannot be canceled (status ${payment.status}${payment.pending_action ? `, ${payment.pending_action} in progress` : ""}).`,
+      );
+    }
+    const updated = await queueAction(ctx, tx, afterCommit, payment, "cancel", null);
+    return { status: 202, body: paymentObject(updated) };
+  });
+}
+
+/**
+ * Finds holds past their expiry with nothing else in progress and queues their release. Runs in
+ * every worker process on a timer; Postgres decides, so it survives restarts and a wiped Redis.
+ */
+export async function expireDueHolds(services: Services, limit = 500): Promise<number> {
+  const ops = await services.sql.begin(async (tx) => {
+    const due = await tx<PaymentRow[]>`
+      select * from payments
+       where status = 'requires_capture' and pending_action is null and hold_expires_at <= clock_timestamp()
+       order by hold_expires_at
+       limit ${limit}
+         for no key update skip locked`;
+    const queued: { id: string; partition: number }[] = [];
+    for (const p of due) {
+      const op = {
+        id: newId("op"),
+        partition: partitionOf(p.from_account, services.config.POSTING_PARTITIONS),
+      };
+      await tx`update payments set pending_action = 'expire', updated_at = clock_timestamp() where id = ${p.id}`;
+      await tx`insert into operations (id, partition, kind, payment_id) values (${op.id}, ${op.partition}, 'expire', ${p.id})`;
+      queued.push(op);
+    }
+    return queued;
+  });
+  for (const op of ops) {
+    await services.queues.enqueuePosting(op).catch(() => {
+      // The reconciler posts it from Postgres.
+    });
+  }
+  return ops.length;
+}

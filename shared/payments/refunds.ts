@@ -1,0 +1,112 @@
+import { type Ctx, canReadAll } from "../context.ts";
+import { ForbiddenError, NotFoundError, ValidationError } from "../errors.ts";
+import { type IdempotentRequest, type IdempotentResult, idempotent } from "../idempotency.ts";
+import { newId } from "../ids.ts";
+import { partitionOf } from "../jobs.ts";
+import { formatAmount, parseAmount } from "../money.ts";
+import { decodeCursor, type Page, pageOf } from "../pagination.ts";
+import { findVisiblePayment } from "./read.ts";
+import { type RefundObject, refundObject } from "./serialize.ts";
+import type { PaymentRow, RefundReason, RefundRow } from "./types.ts";
+
+export interface RefundInput {
+  payment_id: string;
+  amount?: unknown;
+  reason?: RefundReason | null;
+}
+
+/**
+ * POST /refunds: payee or admin. Accepted only while the captured amount not yet refunded (nor
+ * claimed by pending refunds) covers it: checked under the payment's row lock, and again by the
+ * workers when posting, so concurrent refunds can never exceed the payment.
+ */
+export function createRefund(
+  ctx: Ctx,
+  input: RefundInput,
+  req: IdempotentRequest,
+): Promise<IdempotentResult> {
+  return idempotent(ctx, req, async (tx, afterCommit) => {
+    const [payment] = await tx<
+      PaymentRow[]
+    >`select * from payments where id = ${input.payment_id} for no key update`;
+    const payee = payment
+      ? await tx`select 1 from accounts where account_number = ${payment.to_account} and owner_id = ${ctx.principal.userId}`
+      : [];
+    const payer = payment
+      ? await tx`select 1 from accounts where account_number = ${payment.from_account} and owner_id = ${ctx.principal.userId}`
+      : [];
+    const admin = ctx.principal.role === "admin";
+    if (!payment || (!payee.length && !payer.length && !canReadAll(ctx.principal))) {
+      throw new NotFoundError("payment", "payment_not_found", "/payment_id");
+    }
+    if (!payee.length && !admin)
+      throw new ForbiddenError("forbidden", "Only the payee (or an admin) may refund a payment.");
+    if (payment.status !== "succeeded") {
+      throw ValidationError.field(
+        "/payment_id",
+        `Only succeeded payments can be refunded (this one is ${payment.status}).`,
+        "payment_not_refundable",
+      );
+    }
+    const [claimed] = await tx<{ total: bigint }[]>`
+      select coalesce(sum(amount), 0)::bigint as total from refunds
+       where payment_id = ${payment.id} and status in ('pending', 'succeeded')`;
+    const left = payment.amount_captured - claimed!.total;
+    const amount =
+      input.amount === undefined || input.amount === null
+        ? left
+        : parseAmount(input.amount, payment.currency);
+    if (amount <= 0n || amount > left) {
+      throw ValidationError.field(
+        "/amount",
+        `At most ${formatAmount(left > 0n ? left : 0n, payment.currency)} ${payment.currency} of this payment can still be refunded.`,
+        "refund_exceeds_payment",
+      );
+    }
+    const [refund] = await tx<RefundRow[]>`
+      insert into refunds (id, payment_id, amount, currency, reason, created_by)
+      values (${newId("re")}, ${payment.id}, ${String(amount)}::bigint, ${payment.currency}, ${input.reason ?? null},
+              ${ctx.principal.userId})
+      returning *`;
+    const op = { id: newId("op"), partition: partitionOf(payment.to_account, ctx.config.POSTING_PARTITIONS) };
+    await tx`
+      insert into operations (id, partition, kind, payment_id, refund_id, amount)
+      values (${op.id}, ${op.partition}, 'refund', ${payment.id}, ${refund!.id}, ${String(amount)}::bigint)`;
+    afterCommit(() => ctx.queues.enqueuePosting(op));
+    return { status: 202, body: refundObject(refund!) };
+  });
+}
+
+/** A refund is visible to whoever may see its payment. */
+export async function getRefund(ctx: Ctx, id: string): Promise<RefundObject> {
+  const [refund] = await ctx.sql<RefundRow[]>`select * from refunds where id = ${id}`;
+  if (!refund) throw new NotFoundError("refund", "refund_not_found");
+  await findVisiblePayment(ctx, refund.payment_id).catch(() => {
+    throw new NotFoundError("refund", "refund_not_found");
+  });
+  return refundObject(refund);
+}
+
+/** GET /refunds: refunds of one payment the caller may see (`payment_id`), else all of the caller's (ops/admin: all). */
+export async function listRefunds(
+  ctx: Ctx,
+  input: { payment_id?: string; limit: number; cursor?: string },
+): Promise<Page<RefundObject>> {
+  const before = decodeCursor(input.cursor, /^re_[0-9A-Z]{26}$/);
+  const { sql } = ctx;
+  if (input.payment_id) await findVisiblePayment(ctx, input.payment_id);
+  const rows = await sql<RefundRow[]>`
+    select r.* from refunds r
+     where true
+       ${input.payment_id ? sql`and r.payment_id = ${input.payment_id}` : sql``}
+       ${
+         input.payment_id || canReadAll(ctx.principal)
+           ? sql``
+           : sql`and exists (select 1 from payments p join accounts a on a.account_number in (p.from_account, p.to_account)
+                              where p.id = r.payment_id and a.owner_id = ${ctx.principal.userId})`
+       }
+       ${before ? sql`and r.id < ${before}` : sql``}
+     order by r.id desc
+     limit ${input.limit + 1}`;
+  return pageOf(rows, input.limit, (r) => r.id, refundObject);
+}

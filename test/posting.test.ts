@@ -1,0 +1,71 @@
+import { describe, expect, it } from "vitest";
+import { partitionOf } from "../shared/jobs.ts";
+import { drainPartition } from "../shared/payments/posting.ts";
+import { makeUser, useApp } from "./support/app.ts";
+import { expectLedgerHealthy } from "./support/db.ts";
+import { isolatedEnv } from "./support/isolated.ts";
+import { pay } from "./support/payments.ts";
+
+// Its own database and queues, and no workers: this file drives the posting engine by hand.
+const t = await useApp(await isolatedEnv("posting"));
+
+describe("the posting engine", () => {
+  it("sets a poisoned operation aside and posts the work queued behind it", async () => {
+    const payer = await makeUser(t.services, { balance: 10_000n });
+    const payee = await makeUser(t.services);
+    const partition = partitionOf(payer.account.account_number, t.services.config.POSTING_PARTITIONS);
+    const body = {
+      from_account: payer.account.account_number,
+      to_account: payee.account.account_number,
+      currency: "USD",
+    };
+
+    const held = await pay(t, payer, { ...body, amount: "10.00", capture_method: "manual" });
+    await drainPartition(t.services, partition);
+    // A corrupt capture: more than is held. Its legs cannot balance, so posting it throws.
+    await t.services
+      .sql`update payments set pending_action = 'capture', pending_action_amount = 5000 where id = ${held.body.id}`;
+    await t.services.sql`
+      insert into operations (id, partition, kind, payment_id, amount)
+      values ('op_POISON0000000000000000000', ${partition}, 'capture', ${held.body.id}, 5000)`;
+    const behind = await Promise.all([1, 2, 3].map(() => pay(t, payer, { ...body, amount: "1.00" })));
+
+    await drainPartition(t.services, partition);
+
+    const [poison] = await t.services
+      .sql`select status, error from operations where id = 'op_POISON0000000000000000000'`;
+    expect(poison?.status).toBe("failed");
+    expect(poison?.error).toMatch(/unbalanced/);
+    const [hold] = await t.services
+      .sql`select status, pending_action from payments where id = ${held.body.id}`;
+    expect(hold).toMatchObject({ status: "requires_capture", pending_action: null });
+    const rows = await t.services
+      .sql`select status from payments where id = any(${behind.map((r) => r.body.id)}::text[])`;
+    expect(rows.map((r) => r.status)).toEqual(["succeeded", "succeeded", "succeeded"]);
+    const [pending] = await t.services
+      .sql`select count(*)::int as n from operations where status = 'pending'`;
+    expect(pending?.n).toBe(0);
+    await expectLedgerHealthy(t.services.sql);
+  });
+
+  it("running the same work twice posts it once", async () => {
+    const payer = await makeUser(t.services, { balance: 10_000n });
+    const payee = await makeUser(t.services);
+    const partition = partitionOf(payer.account.account_number, t.services.config.POSTING_PARTITIONS);
+    const res = await pay(t, payer, {
+      from_account: payer.account.account_number,
+      to_account: payee.account.account_number,
+      amount: "7.00",
+      currency: "USD",
+    });
+    // Two drains at once (as a stalled job and its re-run would): the partition lock serializes them.
+    await Promise.all([drainPartition(t.services, partition), drainPartition(t.services, partition)]);
+    await drainPartition(t.services, partition);
+    const [tx] = await t.services
+      .sql`select count(*)::int as n from transactions where payment_id = ${res.body.id}`;
+    expect(tx?.n).toBe(1);
+    const [p] = await t.services
+      .sql`select balance from accounts where account_number = ${payee.account.account_number}`;
+    expect(p?.balance).toBe(700n);
+  });
+});
