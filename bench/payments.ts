@@ -55,7 +55,11 @@ async function freshDatabase(): Promise<void> {
 }
 
 function start(script: string): ChildProcess {
-  return spawn(process.execPath, ["--import", "tsx", script], {
+  // BENCH_PROFILE=dir writes a CPU profile of each system process there (open it in Chrome DevTools).
+  const profile = process.env.BENCH_PROFILE
+    ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`]
+    : [];
+  return spawn(process.execPath, [...profile, "--import", "tsx", script], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "inherit", "inherit"],
   });

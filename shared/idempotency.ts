@@ -106,9 +106,20 @@ export async function idempotent(
   const hash = requestFingerprint(req.method, req.path, req.body);
   const hooks: (() => Promise<void>)[] = [];
   const result = await ctx.sql.begin(async (tx) => {
-    const [lock] = await tx<{ ok: boolean }[]>`
-      select pg_try_advisory_xact_lock(hashtextextended(${`${principal}\n${req.key}`}, 0)) as ok`;
-    if (!lock?.ok) {
+    // One round trip: take the key's lock (a concurrent duplicate cannot) and read what is stored.
+    const [row] = await tx<
+      {
+        ok: boolean;
+        request_hash: string | null;
+        response_status: number | null;
+        response_body: string | null;
+        live: boolean | null;
+      }[]
+    >`
+      select l.ok, k.request_hash, k.response_status, k.response_body, k.expires_at > now() as live
+        from (select pg_try_advisory_xact_lock(hashtextextended(${`${principal}\n${req.key}`}, 0)) as ok) l
+        left join idempotency_keys k on l.ok and k.principal = ${principal} and k.key = ${req.key}`;
+    if (!row?.ok) {
       throw new ConflictError(
         "idempotency_key_in_use",
         "A request with this Idempotency-Key is still being handled.",
@@ -117,11 +128,15 @@ export async function idempotent(
         },
       );
     }
-    const [existing] = await tx<
-      { request_hash: string; response_status: number; response_body: string; live: boolean }[]
-    >`
-      select request_hash, response_status, response_body, expires_at > now() as live
-        from idempotency_keys where principal = ${principal} and key = ${req.key}`;
+    const existing =
+      row.request_hash === null
+        ? undefined
+        : {
+            request_hash: row.request_hash,
+            response_status: row.response_status!,
+            response_body: row.response_body!,
+            live: row.live,
+          };
     if (existing?.live) {
       if (existing.request_hash !== hash) {
         throw new ValidationError(

@@ -31,7 +31,25 @@ export async function signAccessToken(config: Config, claims: AccessClaims): Pro
     .sign(key(config));
 }
 
+/**
+ * Tokens already verified, with their expiry: an HMAC check through WebCrypto costs more than the
+ * rest of a request's CPU, and a client sends the same token many times. A hit is only honoured
+ * for the same secret, issuer and audience, and before `exp`. Bounded; oldest dropped first.
+ */
+const verified = new Map<string, { claims: AccessClaims; exp: number; verifier: string }>();
+const VERIFIED_MAX = 10_000;
+
 export async function verifyAccessToken(config: Config, token: string): Promise<AccessClaims> {
+  const verifier = `${config.JWT_SECRET}\n${config.JWT_ISSUER}\n${config.JWT_AUDIENCE}`;
+  const hit = verified.get(token);
+  if (hit && hit.verifier === verifier && Date.now() < hit.exp * 1000) return hit.claims;
+  const claims = await verifyUncached(config, token);
+  if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value as string);
+  verified.set(token, { claims: claims.claims, exp: claims.exp, verifier });
+  return claims.claims;
+}
+
+async function verifyUncached(config: Config, token: string): Promise<{ claims: AccessClaims; exp: number }> {
   try {
     const { payload } = await jwtVerify(token, key(config), {
       algorithms: [ALG],
@@ -46,7 +64,7 @@ export async function verifyAccessToken(config: Config, token: string): Promise<
     if (typeof payload.sub !== "string" || !ROLES.includes(role as Role)) {
       throw new UnauthorizedError("invalid_token", "The access token is malformed.");
     }
-    return { userId: payload.sub, role: role as Role };
+    return { claims: { userId: payload.sub, role: role as Role }, exp: payload.exp as number };
   } catch (err) {
     if (err instanceof UnauthorizedError) throw err;
     if (err instanceof joseErrors.JWTExpired)

@@ -72,16 +72,20 @@ async function insertPending(
     captureMethod: CaptureMethod;
   },
 ): Promise<PaymentRow> {
-  const [payment] = await tx<PaymentRow[]>`
-    insert into payments (id, type, from_account, to_account, amount, currency, capture_method, description, metadata, created_by)
-    values (${newId("pay")}, ${p.type}, ${p.from}, ${p.to}, ${String(p.amount)}::bigint, ${p.currency}, ${p.captureMethod},
-            ${p.description}, ${tx.json(p.metadata)}, ${ctx.principal.userId})
-    returning *`;
-  if (!payment) throw new Error("insert returned no row");
   const op = { id: newId("op"), partition: partitionOf(p.from, ctx.config.POSTING_PARTITIONS) };
-  await tx`
-    insert into operations (id, partition, kind, payment_id)
-    values (${op.id}, ${op.partition}, 'payment', ${payment.id})`;
+  // The payment and its posting operation in one statement (one round trip).
+  const [payment] = await tx<PaymentRow[]>`
+    with payment as (
+      insert into payments (id, type, from_account, to_account, amount, currency, capture_method, description, metadata, created_by)
+      values (${newId("pay")}, ${p.type}, ${p.from}, ${p.to}, ${String(p.amount)}::bigint, ${p.currency}, ${p.captureMethod},
+              ${p.description}, ${tx.json(p.metadata)}, ${ctx.principal.userId})
+      returning *
+    ), op as (
+      insert into operations (id, partition, kind, payment_id)
+      select ${op.id}, ${op.partition}, 'payment', id from payment
+    )
+    select * from payment`;
+  if (!payment) throw new Error("insert returned no row");
   afterCommit(() => ctx.queues.enqueuePosting(op));
   ctx.metrics.paymentsAccepted.inc({ type: p.type });
   return payment;
