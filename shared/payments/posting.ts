@@ -63,15 +63,8 @@ async function saveRefunds(tx: Tx, rows: RefundRow[]): Promise<void> {
      where r.id = u.id`;
 }
 
-async function saveEvents(tx: Tx, drafts: EventDraft[]): Promise<void> {
+async function saveEvents(tx: Tx, drafts: EventDraft[], owners: Map<string, string | null>): Promise<void> {
   if (drafts.length === 0) return;
-  const accounts = [...new Set(drafts.flatMap((d) => d.accounts))];
-  const owners = new Map(
-    (
-      await tx<{ account_number: string; owner_id: string | null }[]>`
-        select account_number, owner_id from accounts where account_number = any(${accounts}::text[])`
-    ).map((r) => [r.account_number, r.owner_id]),
-  );
   const rows = drafts.map((d) => {
     const id = newId("evt");
     const userIds = [...new Set(d.accounts.map((a) => owners.get(a)).filter((o): o is string => Boolean(o)))];
@@ -89,6 +82,13 @@ async function saveEvents(tx: Tx, drafts: EventDraft[]): Promise<void> {
     select id, type, payment_id, refund_id, user_ids::text[], jsonb_build_object('object', data)
       from jsonb_to_recordset(${tx.json(rows as never)})
         as x(id text, type text, payment_id text, refund_id text, user_ids text, data jsonb)`;
+}
+
+/** Who owns each account: an event is visible to the owners of the accounts it concerns. */
+async function ownersOf(tx: Tx, accounts: string[]): Promise<Map<string, string | null>> {
+  const rows = await tx<{ account_number: string; owner_id: string | null }[]>`
+    select account_number, owner_id from accounts where account_number = any(${accounts}::text[])`;
+  return new Map(rows.map((r) => [r.account_number, r.owner_id]));
 }
 
 /** Claims and posts one batch of a partition. Returns how many operations it handled. */
@@ -121,6 +121,8 @@ export async function postOneBatch(services: Services, partition: number, limit?
       tx,
     };
     const plans = ops.map((op) => planners[op.kind](op, state));
+    // Read before the ledger locks the accounts, so nothing but writes happens while they are held.
+    const owners = await ownersOf(tx, [...new Set(payments.flatMap((p) => [p.from_account, p.to_account]))]);
     const postings = plans.filter((p): p is Plan & { posting: PostingInput } => Boolean(p?.posting));
     const results = await postBatch(
       tx,
@@ -136,16 +138,19 @@ export async function postOneBatch(services: Services, partition: number, limit?
       else if (result.ok) events.push(...plan.onPosted({ transactionId: result.transactionId, now }));
       else events.push(...plan.onDeclined({ code: result.code, message: result.message, now }));
     }
-    await savePayments(
-      tx,
-      [...state.dirtyPayments].map((id) => state.payments.get(id)!),
-    );
-    await saveRefunds(
-      tx,
-      [...state.dirtyRefunds].map((id) => state.refunds.get(id)!),
-    );
-    await saveEvents(tx, events);
-    await tx`update operations set status = 'done', done_at = clock_timestamp() where id = any(${ops.map((o) => o.id)}::text[])`;
+    // One pipelined round trip for the rest of the batch's writes.
+    await Promise.all([
+      savePayments(
+        tx,
+        [...state.dirtyPayments].map((id) => state.payments.get(id)!),
+      ),
+      saveRefunds(
+        tx,
+        [...state.dirtyRefunds].map((id) => state.refunds.get(id)!),
+      ),
+      saveEvents(tx, events, owners),
+      tx`update operations set status = 'done', done_at = clock_timestamp() where id = any(${ops.map((o) => o.id)}::text[])`,
+    ]);
     services.metrics.postingBatchSize.observe(ops.length);
     return ops.length;
   });
@@ -192,7 +197,7 @@ async function quarantineOldest(services: Services, partition: number, cause: un
       await tx`update payments set pending_action = null, pending_action_amount = null, updated_at = clock_timestamp()
                 where id = ${p.id}`;
     }
-    await saveEvents(tx, events);
+    await saveEvents(tx, events, await ownersOf(tx, [p.from_account, p.to_account]));
     services.metrics.paymentDeclines.inc({ code: failure.code });
   });
 }
