@@ -50,6 +50,11 @@ export const queueNames = {
   maintenance: "{maintenance}",
 };
 
+/** The job id of one delivery attempt (BullMQ custom ids may not contain ':'). */
+export function deliveryJobId(deliveryId: string, attempt: number): string {
+  return `${deliveryId}-${attempt}`;
+}
+
 export interface Queues {
   postings: Queue[];
   webhooks: Queue;
@@ -85,7 +90,7 @@ export function createQueues(config: Config, connection: Redis): Queues {
       await webhooks.add("deliver", data, {
         ...jobCatalog.deliver.opts,
         ...retention,
-        jobId: `${d.id}-${d.attempt}`,
+        jobId: deliveryJobId(d.id, d.attempt),
         delay: d.delayMs ?? 0,
       });
     },

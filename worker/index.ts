@@ -1,9 +1,12 @@
 import type { Worker } from "bullmq";
 import type { Services } from "../shared/context.ts";
 import { pruneIdempotencyKeys } from "../shared/idempotency.ts";
+import { expireDueHolds } from "../shared/payments/holds.ts";
 import { reconcilePostings } from "../shared/payments/reconcile.ts";
 import { createRedis } from "../shared/redis.ts";
+import { dispatchEvents, reconcileDeliveries } from "../shared/webhooks/dispatch.ts";
 import { startPostingWorkers } from "./posting.ts";
+import { startWebhookWorkers } from "./webhooks.ts";
 
 export interface WorkerHandle {
   close(): Promise<void>;
@@ -19,7 +22,10 @@ export async function startWorkers(services: Services): Promise<WorkerHandle> {
   const { config, log } = services;
   const connection = createRedis(config.REDIS_URL, "worker");
   connection.on("error", (err) => log.warn({ err: err.message }, "worker redis connection error"));
-  const workers: Worker[] = [...(await startPostingWorkers(services, connection))];
+  const workers: Worker[] = [
+    ...(await startPostingWorkers(services, connection)),
+    ...startWebhookWorkers(services, connection),
+  ];
 
   const duties: Duty[] = [
     {
@@ -31,7 +37,19 @@ export async function startWorkers(services: Services): Promise<WorkerHandle> {
         await reconcilePostings(services);
       },
     },
+    // Holds past HOLD_TTL_SECONDS: released through the posting path; Postgres decides what is due.
+    {
+      name: "expire-holds",
+      everyMs: Math.min(5_000, config.RECONCILE_INTERVAL_MS),
+      run: () => expireDueHolds(services),
+    },
     { name: "prune-idempotency-keys", everyMs: 3_600_000, run: () => pruneIdempotencyKeys(services.sql) },
+    { name: "dispatch-webhook-events", everyMs: 1_000, run: () => dispatchEvents(services) },
+    {
+      name: "reconcile-webhook-deliveries",
+      everyMs: config.RECONCILE_INTERVAL_MS,
+      run: () => reconcileDeliveries(services),
+    },
   ];
   const running = new Set<Promise<unknown>>();
   const runDuty = (duty: Duty) => {

@@ -65,3 +65,11 @@ export function isTransientDbError(err: unknown): boolean {
     code === "ECONNRESET"
   );
 }
+
+/** True when Postgres answers within the timeout (readiness). */
+export async function databaseAlive(sql: Sql, timeoutMs = 2000): Promise<boolean> {
+  return Promise.race([
+    sql`select 1`.then(() => true),
+    new Promise<boolean>((resolve) => setTimeout(() => resolve(false), timeoutMs).unref()),
+  ]).catch(() => false);
+}

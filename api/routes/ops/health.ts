@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { databaseAlive } from "../../../shared/db/index.ts";
 import { redisAlive } from "../../../shared/redis.ts";
 import type { App } from "../../env.ts";
 
@@ -35,13 +36,7 @@ export function registerHealth(app: App): void {
     }),
     async (c) => {
       const { sql, redis } = c.get("services");
-      const [postgres, redisOk] = await Promise.all([
-        Promise.race([
-          sql`select 1`.then(() => true),
-          new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 2000).unref()),
-        ]).catch(() => false),
-        redisAlive(redis),
-      ]);
+      const [postgres, redisOk] = await Promise.all([databaseAlive(sql), redisAlive(redis)]);
       const checks = { postgres, redis: redisOk };
       return postgres && redisOk
         ? c.json({ status: "ready" as const, checks }, 200)
