@@ -43,7 +43,7 @@ const schema = z
     LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
     IDEMPOTENCY_TTL_HOURS: positiveInt.default(24),
     HOLD_TTL_SECONDS: positiveInt.default(7 * 24 * 3600),
-    POSTING_PARTITIONS: z.coerce.number().int().min(1).max(256).default(16),
+    POSTING_PARTITIONS: z.coerce.number().int().min(1).max(256).default(8),
     POSTING_BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(200),
     RECONCILE_INTERVAL_MS: positiveInt.default(5000),
     /** Accepted work older than this with nothing queued for it is re-enqueued by the reconciler. */
