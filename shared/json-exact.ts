@@ -102,9 +102,15 @@ export function quoteJsonNumbers(
   const parts: string[] = [];
   /** The object key the next value belongs to; null inside arrays and at the top. */
   let key: string | null = null;
-  const readKey = (start: number): string | null => {
-    const end = scanString(text, start);
-    return end < 0 ? null : (JSON.parse(text.slice(start, end)) as string);
+  /** At the start of an object member (reads its key) or an array item (no key); -1 if invalid. */
+  const enterMember = (isObject: boolean, at: number): number => {
+    if (!isObject) {
+      key = null;
+      return at;
+    }
+    const end = scanKey(text, at);
+    if (end >= 0) key = JSON.parse(text.slice(at, scanString(text, at))) as string;
+    return end;
   };
   let copied = 0;
   /** Open containers, innermost last: true for an object, false for an array. */
@@ -121,14 +127,8 @@ export function quoteJsonNumbers(
         i++;
       } else {
         stack.push(isObject);
-        if (isObject) {
-          const start = i;
-          i = scanKey(text, i);
-          if (i < 0) return text;
-          key = readKey(start);
-        } else {
-          key = null;
-        }
+        i = enterMember(isObject, i);
+        if (i < 0) return text;
         continue;
       }
     } else if (c === QUOTE) {
@@ -164,14 +164,8 @@ export function quoteJsonNumbers(
       const d = text.charCodeAt(i);
       if (d === 0x2c) {
         i = skipWhitespace(text, i + 1);
-        if (isObject) {
-          const start = i;
-          i = scanKey(text, i);
-          if (i < 0) return text;
-          key = readKey(start);
-        } else {
-          key = null;
-        }
+        i = enterMember(isObject, i);
+        if (i < 0) return text;
         break;
       }
       if (d !== (isObject ? 0x7d : 0x5d)) return text;
