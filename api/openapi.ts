@@ -48,7 +48,7 @@ export function jsonResponse<T extends z.ZodType>(schema: T, description: string
 
 /** Amounts leave as decimal strings; they come in as a string or a JSON number (read exactly). */
 export const AmountInput = z
-  .union([z.string(), z.number()])
+  .union([z.string(), z.number()], { error: 'must be a decimal amount, e.g. "50.00"' })
   .openapi({ description: 'Decimal amount in major units, e.g. "50.00"', example: "50.00" });
 
 export const PaginationQuery = z.object({

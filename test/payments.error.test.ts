@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createApp } from "../api/app.ts";
+import { hashPassword } from "../shared/auth/passwords.ts";
 import { createRedis } from "../shared/redis.ts";
 import { makeUser, useApp } from "./support/app.ts";
 import { key, pay } from "./support/payments.ts";
@@ -163,6 +164,9 @@ describe("security", async () => {
     });
     expect(customer.status).toBe(403);
     const ops = await makeUser(t.services, { role: "ops" });
+    const slash = await t.app.request("/ops/queues/", { headers: { authorization: `Bearer ${ops.token}` } });
+    expect(slash.status).toBe(302);
+    expect(slash.headers.get("location")).toBe("/ops/queues");
     const page = await t.app.request("/ops/queues", { headers: { authorization: `Bearer ${ops.token}` } });
     expect(page.status).toBe(200);
     expect(await page.text()).toMatch(/<html/i);
@@ -171,6 +175,23 @@ describe("security", async () => {
     });
     expect(api.status).toBe(200);
     expect(JSON.stringify(await api.json())).toContain("postings-0");
+  });
+
+  it("lets a browser sign in to the queue dashboard with an ops user's email and password", async () => {
+    const ops = await makeUser(t.services, { role: "ops" });
+    const hash = await hashPassword("ops-password-1", t.services.config.BCRYPT_COST);
+    await t.services.sql`update users set password_hash = ${hash} where id = ${ops.id}`;
+    const basic = (password: string) => `Basic ${Buffer.from(`${ops.email}:${password}`).toString("base64")}`;
+    expect(
+      (await t.app.request("/ops/queues", { headers: { authorization: basic("ops-password-1") } })).status,
+    ).toBe(200);
+    expect(
+      (await t.app.request("/ops/queues", { headers: { authorization: basic("wrong-password") } })).status,
+    ).toBe(401);
+    const customer = await makeUser(t.services);
+    await t.services.sql`update users set password_hash = ${hash} where id = ${customer.id}`;
+    const asCustomer = `Basic ${Buffer.from(`${customer.email}:ops-password-1`).toString("base64")}`;
+    expect((await t.app.request("/ops/queues", { headers: { authorization: asCustomer } })).status).toBe(403);
   });
 
   it("serves Prometheus metrics", async () => {

@@ -37,6 +37,8 @@ export function registerQueueDashboard(app: App, services: Services): void {
     await next();
     return undefined;
   });
+  // The dashboard's own links point at the base with a trailing slash.
+  app.get(`${BASE}/`, (c) => c.redirect(BASE));
   const adapter = new HonoAdapter(serveStatic);
   createBullBoard({
     queues: services.queues.all().map((q) => new BullMQAdapter(q)),
