@@ -18,10 +18,6 @@ export const jobCatalog = {
     schema: z.object({ deliveryId: z.string().min(1), attempt: z.number().int().min(1) }),
     opts: { attempts: 3, backoff: { type: "exponential", delay: 1000 } },
   },
-  /** Periodic: re-enqueue accepted work that nothing is queued for, dispatch events, expire holds. */
-  reconcile: { schema: z.object({}).passthrough(), opts: { attempts: 1 } },
-  /** Periodic: drop idempotency records past their TTL. */
-  prune: { schema: z.object({}).passthrough(), opts: { attempts: 1 } },
 } as const satisfies Record<string, { schema: z.ZodType; opts: JobsOptions }>;
 
 export type JobName = keyof typeof jobCatalog;
@@ -47,7 +43,6 @@ export function partitionOf(accountNumber: string, partitions: number): number {
 export const queueNames = {
   posting: (p: number) => `{postings-${p}}`,
   webhooks: "{webhooks}",
-  maintenance: "{maintenance}",
 };
 
 /** The job id of one delivery attempt (BullMQ custom ids may not contain ':'). */
@@ -58,7 +53,6 @@ export function deliveryJobId(deliveryId: string, attempt: number): string {
 export interface Queues {
   postings: Queue[];
   webhooks: Queue;
-  maintenance: Queue;
   all(): Queue[];
   enqueuePosting(op: { id: string; partition: number }): Promise<void>;
   enqueueDelivery(delivery: { id: string; attempt: number; delayMs?: number }): Promise<void>;
@@ -72,12 +66,10 @@ export function createQueues(config: Config, connection: Redis): Queues {
     (_, p) => new Queue(queueNames.posting(p), opts),
   );
   const webhooks = new Queue(queueNames.webhooks, opts);
-  const maintenance = new Queue(queueNames.maintenance, opts);
-  const all = () => [...postings, webhooks, maintenance];
+  const all = () => [...postings, webhooks];
   return {
     postings,
     webhooks,
-    maintenance,
     all,
     async enqueuePosting(op) {
       const queue = postings[op.partition];
