@@ -93,33 +93,15 @@ export async function idempotent(
     afterCommit: (fn: () => Promise<void>) => void,
   ) => Promise<{ status: number; body: unknown }>,
 ): Promise<IdempotentResult> {
-  // Accepting work we could not enqueue is safe (the reconciler catches up), but refusing early
-  // while Redis is down keeps the system's promise of "posted within seconds" honest.
-  // The connection's state, not a PING: a dead Redis shows there at once, and the hot path saves a
-  // round trip. An enqueue that still fails after commit is caught up by the reconciler.
-  if (ctx.redis.status !== "ready") {
-    throw new UnavailableError("queue_unavailable", "The payment queue is unavailable; retry shortly.", {
-      headers: { "Retry-After": "5" },
-    });
-  }
   const principal = ctx.principal.userId;
   const hash = requestFingerprint(req.method, req.path, req.body);
   const hooks: (() => Promise<void>)[] = [];
   const result = await ctx.sql.begin(async (tx) => {
-    // One round trip: take the key's lock (a concurrent duplicate cannot) and read what is stored.
-    const [row] = await tx<
-      {
-        ok: boolean;
-        request_hash: string | null;
-        response_status: number | null;
-        response_body: string | null;
-        live: boolean | null;
-      }[]
-    >`
-      select l.ok, k.request_hash, k.response_status, k.response_body, k.expires_at > now() as live
-        from (select pg_try_advisory_xact_lock(hashtextextended(${`${principal}\n${req.key}`}, 0)) as ok) l
-        left join idempotency_keys k on l.ok and k.principal = ${principal} and k.key = ${req.key}`;
-    if (!row?.ok) {
+    // The lock first, then the read, in two statements: a statement's snapshot is taken when it
+    // starts, so a read in the same statement could miss a record committed while we waited.
+    const [lock] = await tx<{ ok: boolean }[]>`
+      select pg_try_advisory_xact_lock(hashtextextended(${`${principal}\n${req.key}`}, 0)) as ok`;
+    if (!lock?.ok) {
       throw new ConflictError(
         "idempotency_key_in_use",
         "A request with this Idempotency-Key is still being handled.",
@@ -128,15 +110,11 @@ export async function idempotent(
         },
       );
     }
-    const existing =
-      row.request_hash === null
-        ? undefined
-        : {
-            request_hash: row.request_hash,
-            response_status: row.response_status!,
-            response_body: row.response_body!,
-            live: row.live,
-          };
+    const [existing] = await tx<
+      { request_hash: string; response_status: number; response_body: string; live: boolean }[]
+    >`
+      select request_hash, response_status, response_body, expires_at > now() as live
+        from idempotency_keys where principal = ${principal} and key = ${req.key}`;
     if (existing?.live) {
       if (existing.request_hash !== hash) {
         throw new ValidationError(
@@ -145,6 +123,15 @@ export async function idempotent(
         );
       }
       return { status: existing.response_status, body: existing.response_body, replayed: true };
+    }
+    // New work. (A replay above is served from Postgres alone, even while Redis is down.) Accepting
+    // work we could not enqueue would be safe, the reconciler catches up, but refusing it while
+    // Redis is down keeps the promise of "posted within seconds" honest. The connection's state,
+    // not a PING: a dead Redis shows there at once, and the hot path saves a round trip.
+    if (ctx.redis.status !== "ready") {
+      throw new UnavailableError("queue_unavailable", "The payment queue is unavailable; retry shortly.", {
+        headers: { "Retry-After": "5" },
+      });
     }
     if (existing) await tx`delete from idempotency_keys where principal = ${principal} and key = ${req.key}`;
     const response = await work(tx, (fn) => hooks.push(fn));

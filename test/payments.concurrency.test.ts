@@ -203,16 +203,29 @@ describe("concurrency", () => {
         users.flatMap((from, i) =>
           users
             .filter((_, j) => j !== i)
-            .map((to) =>
-              pay(t, from, {
-                from_account: from.account.account_number,
-                to_account: to.account.account_number,
-                amount: "0.10",
-                currency: "USD",
-              }),
+            .map((to, j) =>
+              // Half payments, half transfers naming their source: both acceptance paths.
+              j % 2 === 0
+                ? pay(t, from, {
+                    from_account: from.account.account_number,
+                    to_account: to.account.account_number,
+                    amount: "0.10",
+                    currency: "USD",
+                  })
+                : t.request("POST", "/api/v1/transfers", {
+                    token: from.token,
+                    headers: { "Idempotency-Key": key() },
+                    body: {
+                      from_account: from.account.account_number,
+                      to: to.account.account_number,
+                      amount: "0.10",
+                      currency: "USD",
+                    },
+                  }),
             ),
         ),
       );
+      expect(responses.every((r) => r.status === 202)).toBe(true);
       ids.push(...responses.map((r) => r.body.id));
     }
     const rows = await settled(t.services, ids);

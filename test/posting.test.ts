@@ -68,4 +68,34 @@ describe("the posting engine", () => {
       .sql`select balance from accounts where account_number = ${payee.account.account_number}`;
     expect(p?.balance).toBe(700n);
   });
+
+  it("two drainers racing over a poisoned operation set aside only that operation", async () => {
+    for (let trial = 0; trial < 8; trial++) {
+      const payer = await makeUser(t.services, { balance: 10_000n });
+      const payee = await makeUser(t.services);
+      const partition = partitionOf(payer.account.account_number, t.services.config.POSTING_PARTITIONS);
+      const body = {
+        from_account: payer.account.account_number,
+        to_account: payee.account.account_number,
+        currency: "USD",
+      };
+      const held = await pay(t, payer, { ...body, amount: "10.00", capture_method: "manual" });
+      await drainPartition(t.services, partition);
+      const poison = `op_RACE${String(trial).padStart(20, "0")}`;
+      await t.services
+        .sql`update payments set pending_action = 'capture', pending_action_amount = 5000 where id = ${held.body.id}`;
+      await t.services.sql`
+        insert into operations (id, partition, kind, payment_id, amount)
+        values (${poison}, ${partition}, 'capture', ${held.body.id}, 5000)`;
+      const behind = await Promise.all([1, 2, 3].map(() => pay(t, payer, { ...body, amount: "1.00" })));
+      await Promise.all([drainPartition(t.services, partition), drainPartition(t.services, partition)]);
+      const rows = await t.services
+        .sql`select status from payments where id = any(${behind.map((r) => r.body.id)}::text[])`;
+      expect(rows.map((r) => r.status)).toEqual(["succeeded", "succeeded", "succeeded"]);
+      const failed = await t.services
+        .sql`select id from operations where status = 'failed' and partition = ${partition} and id = ${poison}`;
+      expect(failed).toHaveLength(1);
+    }
+    await expectLedgerHealthy(t.services.sql);
+  });
 });

@@ -47,23 +47,44 @@ export async function ensureDatabase(url: string): Promise<void> {
   }
 }
 
-/** True when a Postgres error is worth retrying (connection trouble, serialization, deadlock). */
+/** Error codes of the network or of a server that is busy, starting, failing over or shutting down. */
+const TRANSIENT_CODES = new Set([
+  "40001", // serialization_failure
+  "40P01", // deadlock_detected
+  "55P03", // lock_not_available
+  "57014", // query_canceled (statement timeout)
+  "57P01", // admin_shutdown
+  "57P02", // crash_shutdown
+  "57P03", // cannot_connect_now (starting up)
+  "25006", // read_only_sql_transaction (after a failover)
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  "CONNECT_TIMEOUT",
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EHOSTUNREACH",
+  "EAI_AGAIN",
+]);
+
+/** True when a Postgres error is worth retrying (connection trouble, contention, resources). */
 export function isTransientDbError(err: unknown): boolean {
   const code = (err as { code?: string } | null)?.code;
   if (!code) return false;
-  return (
-    code === "40001" || // serialization_failure
-    code === "40P01" || // deadlock_detected
-    code === "55P03" || // lock_not_available
-    code === "57P01" || // admin_shutdown
-    code.startsWith("08") || // connection exceptions
-    code === "CONNECTION_CLOSED" ||
-    code === "CONNECTION_ENDED" ||
-    code === "CONNECTION_DESTROYED" ||
-    code === "CONNECT_TIMEOUT" ||
-    code === "ECONNREFUSED" ||
-    code === "ECONNRESET"
-  );
+  return TRANSIENT_CODES.has(code) || code.startsWith("08") || code.startsWith("53");
+}
+
+/**
+ * True when doing the same thing again will fail the same way: an error our own code raised, or a
+ * Postgres data, integrity or statement error (classes 22, 23, 42). Anything else may pass later.
+ */
+export function isDeterministicFailure(err: unknown): boolean {
+  if (isTransientDbError(err)) return false;
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === undefined) return err instanceof Error;
+  return typeof code === "string" && /^(22|23|42)[0-9A-Z]{3}$/.test(code);
 }
 
 /** True when Postgres answers within the timeout (readiness). */

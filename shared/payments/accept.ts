@@ -50,10 +50,7 @@ async function loadAccounts(tx: Tx, numbers: string[]): Promise<Map<string, Acco
 }
 
 async function loadAccount(tx: Tx, accountNumber: string): Promise<AccountRow | null> {
-  const [row] = await tx<
-    AccountRow[]
-  >`select * from accounts where account_number = ${accountNumber} for share`;
-  return row ?? null;
+  return (await loadAccounts(tx, [accountNumber])).get(accountNumber) ?? null;
 }
 
 /** Inserts the pending payment and its posting operation; enqueues after COMMIT. */

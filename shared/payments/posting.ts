@@ -1,5 +1,5 @@
 import type { Services } from "../context.ts";
-import { isTransientDbError, type Tx } from "../db/index.ts";
+import { isDeterministicFailure, type Tx } from "../db/index.ts";
 import { newId } from "../ids.ts";
 import { type PostingInput, type PostingResult, postBatch } from "../ledger/index.ts";
 import {
@@ -92,15 +92,15 @@ async function ownersOf(tx: Tx, accounts: string[]): Promise<Map<string, string 
 }
 
 /** Claims and posts one batch of a partition. Returns how many operations it handled. */
-export async function postOneBatch(services: Services, partition: number, limit?: number): Promise<number> {
+export async function postOneBatch(services: Services, partition: number, only?: string): Promise<number> {
   const { sql, config } = services;
   return sql.begin(async (tx) => {
     await tx`select pg_advisory_xact_lock(${PARTITION_LOCK_CLASS}, ${partition})`;
     const ops = await tx<OperationRow[]>`
       select id, seq, partition, kind, payment_id, refund_id, amount from operations
-       where partition = ${partition} and status = 'pending'
+       where partition = ${partition} and status = 'pending' ${only ? tx`and id = ${only}` : tx``}
        order by seq
-       limit ${limit ?? config.POSTING_BATCH_SIZE}
+       limit ${config.POSTING_BATCH_SIZE}
          for update skip locked`;
     if (ops.length === 0) return 0;
     const paymentIds = [...new Set(ops.map((o) => o.payment_id))];
@@ -157,16 +157,23 @@ export async function postOneBatch(services: Services, partition: number, limit?
 }
 
 /**
- * Sets the partition's oldest pending operation aside as failed. Nothing of it was posted (its
- * transaction rolled back), so failing the payment or refund is safe and tells its parties.
+ * Sets one operation aside as failed: exactly the one that failed alone (another drainer may have
+ * moved on meanwhile, so "the oldest" would not do), and only if it is still pending. Nothing of it
+ * was posted (its transaction rolled back), so failing its payment or refund is safe and tells
+ * their parties.
  */
-async function quarantineOldest(services: Services, partition: number, cause: unknown): Promise<void> {
+async function quarantine(
+  services: Services,
+  partition: number,
+  operationId: string,
+  cause: unknown,
+): Promise<void> {
   const message = cause instanceof Error ? cause.message : String(cause);
   await services.sql.begin(async (tx) => {
     await tx`select pg_advisory_xact_lock(${PARTITION_LOCK_CLASS}, ${partition})`;
     const [op] = await tx<OperationRow[]>`
       select id, seq, partition, kind, payment_id, refund_id, amount from operations
-       where partition = ${partition} and status = 'pending' order by seq limit 1 for update`;
+       where id = ${operationId} and status = 'pending' for update`;
     if (!op) return;
     services.log.error(
       { operation_id: op.id, payment_id: op.payment_id, err: message },
@@ -204,9 +211,9 @@ async function quarantineOldest(services: Services, partition: number, cause: un
 
 /**
  * Posts a partition's pending work until none is left (bounded, so one job cannot run forever).
- * Transient errors propagate (the job retries with backoff). Any other failure of a batch is
- * narrowed down by posting one operation at a time; the one that still fails alone is set aside,
- * so a single bad operation never blocks the partition behind it.
+ * Errors that may pass propagate (the job retries with backoff). A batch that fails for good is
+ * narrowed down by posting its oldest operation alone; if that one fails for good too, it alone is
+ * set aside, so a single bad operation never blocks the partition behind it.
  */
 export async function drainPartition(
   services: Services,
@@ -219,23 +226,23 @@ export async function drainPartition(
     try {
       n = await postOneBatch(services, partition);
     } catch (err) {
-      if (isTransientDbError(err)) throw err;
+      if (!isDeterministicFailure(err)) throw err;
+      const [oldest] = await services.sql<{ id: string }[]>`
+        select id from operations where partition = ${partition} and status = 'pending' order by seq limit 1`;
+      if (!oldest) continue;
       try {
-        n = await postOneBatch(services, partition, 1);
+        n = await postOneBatch(services, partition, oldest.id);
       } catch (single) {
-        if (isTransientDbError(single)) throw single;
-        await quarantineOldest(services, partition, single);
+        if (!isDeterministicFailure(single)) throw single;
+        await quarantine(services, partition, oldest.id, single);
         n = 1;
       }
+      // One at a time: look again rather than read a short batch as "drained".
+      total += n;
+      continue;
     }
     total += n;
-    if (n === 0 || n < services.config.POSTING_BATCH_SIZE) {
-      if (n === 0) break;
-      // A short batch means the partition is drained, unless it was a one-at-a-time retry.
-      const [more] = await services.sql<{ n: number }[]>`
-        select count(*)::int as n from operations where partition = ${partition} and status = 'pending'`;
-      if (!more?.n) break;
-    }
+    if (n < services.config.POSTING_BATCH_SIZE) break;
   }
   return total;
 }
