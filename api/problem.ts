@@ -92,6 +92,17 @@ export function errorToResponse(c: Context, err: unknown): Response {
           : err.message;
     return problemResponse(c, { status, code, detail });
   }
+  // A value Postgres cannot take (out-of-range date, invalid text...) came from the request:
+  // the validators should have caught it, but it is still the client's input, never a 500.
+  const pgCode = (err as { code?: unknown } | null)?.code;
+  if (typeof pgCode === "string" && /^22[0-9A-Z]{3}$/.test(pgCode)) {
+    c.get("log")?.warn({ err }, "database refused a value from the request");
+    return problemResponse(c, {
+      status: 400,
+      code: "invalid_value",
+      detail: "A value in the request is out of range or not acceptable.",
+    });
+  }
   return problemResponse(c, {
     status: 500,
     code: "internal_error",

@@ -27,6 +27,9 @@ export function configOrExit(): Config {
  */
 export async function boot(config: Config, name: string): Promise<Services> {
   const log = createLogger(config.LOG_LEVEL).child({ process: name });
+  if (config.JWT_SECRET_GENERATED) {
+    log.warn("JWT_SECRET is not set: using a random secret for this process (tokens end at restart)");
+  }
   await ensureDatabase(config.DATABASE_URL);
   const sql = createSql(config.DATABASE_URL, {
     max: config.DATABASE_POOL_SIZE,

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { z } from "zod";
 
 /**
@@ -78,14 +79,22 @@ const schema = z
     }
   });
 
-export type Config = Omit<z.infer<typeof schema>, "JWT_SECRET"> & { JWT_SECRET: string };
+export type Config = Omit<z.infer<typeof schema>, "JWT_SECRET"> & {
+  JWT_SECRET: string;
+  /** True when JWT_SECRET was not set and a random one was made for this process. */
+  JWT_SECRET_GENERATED: boolean;
+};
 
 export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
-/** A fixed development secret: fine on a laptop, refused in production by the schema above. */
-const DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me-0123456789";
+/**
+ * Without JWT_SECRET (allowed outside production), a random secret made once per process: nobody
+ * can forge tokens with a secret written in the source. Tokens then last until a restart, and
+ * several API processes need a shared JWT_SECRET.
+ */
+const PROCESS_JWT_SECRET = randomBytes(32).toString("base64url");
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   // Empty strings mean "unset", as in most .env files.
@@ -95,5 +104,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const lines = parsed.error.issues.map((i) => `${i.path.join(".") || "config"} ${i.message}`);
     throw new ConfigError(`Invalid configuration: ${lines.join("; ")}`);
   }
-  return { ...parsed.data, JWT_SECRET: parsed.data.JWT_SECRET ?? DEV_JWT_SECRET };
+  return {
+    ...parsed.data,
+    JWT_SECRET: parsed.data.JWT_SECRET ?? PROCESS_JWT_SECRET,
+    JWT_SECRET_GENERATED: parsed.data.JWT_SECRET === undefined,
+  };
 }

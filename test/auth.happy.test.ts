@@ -170,12 +170,22 @@ describe("API keys", () => {
     expect(second.body.data.map((k: any) => k.id)).toEqual([ids[0]]);
   });
 
-  it("an admin may hold keys too", async () => {
+  it("keys are merchant credentials: admins cannot make one, and a promoted merchant's key stops working", async () => {
     const admin = await makeUser(t.services, { role: "admin" });
-    const res = await t.request("POST", "/api/v1/api-keys", { token: admin.token, body: {} });
+    expect((await t.request("POST", "/api/v1/api-keys", { token: admin.token, body: {} })).status).toBe(403);
+    const merchant = await makeUser(t.services, { role: "merchant" });
+    const res = await t.request("POST", "/api/v1/api-keys", { token: merchant.token, body: {} });
     expect(res.status).toBe(201);
-    const me = await t.request("GET", "/api/v1/auth/me", { token: res.body.key });
-    expect(me.body.role).toBe("admin");
+    expect((await t.request("GET", "/api/v1/auth/me", { token: res.body.key })).status).toBe(200);
+    await t.services.sql`update users set role = 'admin' where id = ${merchant.id}`;
+    const promoted = await t.request("GET", "/api/v1/auth/me", { token: res.body.key });
+    expect(promoted.status).toBe(401);
+    const deposit = await t.request("POST", "/api/v1/deposits", {
+      token: res.body.key,
+      headers: { "Idempotency-Key": `k-${merchant.id}` },
+      body: { account_number: merchant.account.account_number, amount: "1000.00", currency: "USD" },
+    });
+    expect(deposit.status).toBe(401);
   });
 });
 

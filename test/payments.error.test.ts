@@ -3,6 +3,7 @@ import { createApp } from "../api/app.ts";
 import { hashPassword } from "../shared/auth/passwords.ts";
 import { createRedis } from "../shared/redis.ts";
 import { makeUser, useApp } from "./support/app.ts";
+import { uniqueAddress } from "./support/auth.ts";
 import { key, pay } from "./support/payments.ts";
 
 const t = await useApp();
@@ -181,17 +182,94 @@ describe("security", async () => {
     const ops = await makeUser(t.services, { role: "ops" });
     const hash = await hashPassword("ops-password-1", t.services.config.BCRYPT_COST);
     await t.services.sql`update users set password_hash = ${hash} where id = ${ops.id}`;
-    const basic = (password: string) => `Basic ${Buffer.from(`${ops.email}:${password}`).toString("base64")}`;
+    const from = { incoming: { socket: { remoteAddress: uniqueAddress() } } };
+    const basic = (email: string, password: string) =>
+      `Basic ${Buffer.from(`${email}:${password}`).toString("base64")}`;
+    const ok = await t.app.request(
+      "/ops/queues",
+      {
+        headers: { authorization: basic(ops.email, "ops-password-1") },
+      },
+      from,
+    );
+    expect(ok.status).toBe(200);
+    // The sign-in leaves a session cookie, so the page's own requests do not run bcrypt each time.
+    const cookie = ok.headers.get("set-cookie") ?? "";
+    expect(cookie).toMatch(/^ops_session=[^;]+;.*HttpOnly/i);
+    expect(cookie).toMatch(/SameSite=Strict/i);
+    const session = cookie.split(";")[0]!;
+    expect((await t.app.request("/ops/queues/api/queues", { headers: { cookie: session } })).status).toBe(
+      200,
+    );
     expect(
-      (await t.app.request("/ops/queues", { headers: { authorization: basic("ops-password-1") } })).status,
-    ).toBe(200);
-    expect(
-      (await t.app.request("/ops/queues", { headers: { authorization: basic("wrong-password") } })).status,
+      (await t.app.request("/ops/queues/api/queues", { headers: { cookie: "ops_session=forged" } })).status,
     ).toBe(401);
+
+    const wrong = await t.app.request(
+      "/ops/queues",
+      {
+        headers: { authorization: basic(ops.email, "wrong-password") },
+      },
+      from,
+    );
+    expect(wrong.status).toBe(401);
+    // A customer's right password is answered exactly like a wrong one: it confirms nothing.
     const customer = await makeUser(t.services);
     await t.services.sql`update users set password_hash = ${hash} where id = ${customer.id}`;
-    const asCustomer = `Basic ${Buffer.from(`${customer.email}:ops-password-1`).toString("base64")}`;
-    expect((await t.app.request("/ops/queues", { headers: { authorization: asCustomer } })).status).toBe(403);
+    const asCustomer = await t.app.request(
+      "/ops/queues",
+      {
+        headers: { authorization: basic(customer.email, "ops-password-1") },
+      },
+      from,
+    );
+    expect(asCustomer.status).toBe(401);
+    expect(((await asCustomer.json()) as any).code).toBe(((await wrong.json()) as any).code);
+  });
+
+  it("throttles password guessing at the dashboard like /auth/login", async () => {
+    const ops = await makeUser(t.services, { role: "ops" });
+    // From a client address of its own, so no other test's failures count against it.
+    const address = uniqueAddress();
+    const guess = () =>
+      t.app.request(
+        "/ops/queues",
+        {
+          headers: {
+            authorization: `Basic ${Buffer.from(`${ops.email}:guess-${Math.random()}`).toString("base64")}`,
+          },
+        },
+        { incoming: { socket: { remoteAddress: address } } },
+      );
+    const statuses: number[] = [];
+    for (let i = 0; i < t.services.config.LOGIN_MAX_ATTEMPTS; i++) statuses.push((await guess()).status);
+    expect(statuses).toEqual(Array(statuses.length).fill(401));
+    const last = await guess();
+    expect(last.status).toBe(429);
+    expect(last.headers.get("retry-after")).toBeTruthy();
+  });
+
+  it("lets ops read and retry but not pause queues, and refuses cross-site writes", async () => {
+    const ops = await makeUser(t.services, { role: "ops" });
+    const auth = { authorization: `Bearer ${ops.token}` };
+    const pause = await t.app.request("/ops/queues/api/queues/pause", { method: "PUT", headers: auth });
+    expect(pause.status).toBe(403);
+    const retry = await t.app.request("/ops/queues/api/queues/%7Bwebhooks%7D/retry/failed", {
+      method: "PUT",
+      headers: auth,
+    });
+    expect(retry.status).not.toBe(403);
+    const admin = await makeUser(t.services, { role: "admin" });
+    const crossSite = await t.app.request("/ops/queues/api/queues/pause", {
+      method: "PUT",
+      headers: {
+        authorization: `Bearer ${admin.token}`,
+        origin: "https://evil.example",
+        "sec-fetch-site": "cross-site",
+      },
+    });
+    expect(crossSite.status).toBe(403);
+    expect(((await crossSite.json()) as any).code).toBe("cross_site_request");
   });
 
   it("serves Prometheus metrics", async () => {

@@ -287,7 +287,9 @@ describe("postWebhook target checks", () => {
 
   it("refuses a name when any of its addresses is private", async () => {
     const result = await post("http://mixed.test/", false);
-    expect(result.error).toBe("target address not allowed: mixed.test resolves to 10.0.0.1");
+    expect(result.error).toBe(
+      "target address not allowed: mixed.test resolves to a private or reserved address",
+    );
   });
 
   it("delivers to loopback with allowPrivate", async () => {

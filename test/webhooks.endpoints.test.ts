@@ -26,6 +26,7 @@ describe("POST /api/v1/webhook-endpoints", () => {
       body: { url: URL_A, events: ["payment.succeeded", "refund.failed"], description: "orders" },
     });
     expect(res.status).toBe(201);
+    expect(res.headers.get("cache-control")).toBe("no-store");
     expect(res.body).toMatchObject({
       object: "webhook_endpoint",
       url: URL_A,
@@ -275,6 +276,7 @@ describe("POST /api/v1/webhook-endpoints/{id}/rotate-secret", () => {
       token: user.token,
     });
     expect(res.status).toBe(200);
+    expect(res.headers.get("cache-control")).toBe("no-store");
     expect(res.body.secret).toMatch(/^whsec_/);
     expect(res.body.secret).not.toBe(ep.secret);
     const expires = Date.parse(res.body.previous_secret_expires_at);

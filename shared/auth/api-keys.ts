@@ -23,6 +23,16 @@ export interface ApiKeyRow {
 const PREFIX_LENGTH = 11;
 const KEY_ID = /^key_[0-9A-Z]{26}$/;
 
+/**
+ * Keys are merchant credentials: only merchants make them, and a key acts as a merchant at most
+ * (authenticate() refuses it once its owner is anything else), so a leaked key can never deposit
+ * or act as ops/admin. Admins may still list and revoke their own old keys.
+ */
+function assertMayCreateKeys(ctx: Ctx): void {
+  if (ctx.principal.role !== "merchant")
+    throw new ForbiddenError("forbidden", "Only merchants have API keys.");
+}
+
 function assertMayManageKeys(ctx: Ctx): void {
   const { role } = ctx.principal;
   if (role !== "merchant" && role !== "admin") {
@@ -34,7 +44,7 @@ export async function createApiKey(
   ctx: Ctx,
   input: { name?: string | null },
 ): Promise<{ apiKey: ApiKeyRow; secret: string }> {
-  assertMayManageKeys(ctx);
+  assertMayCreateKeys(ctx);
   // A leaked key must not be able to mint keys that outlive its own revocation.
   if (ctx.principal.apiKeyId) {
     throw new ForbiddenError("api_key_not_allowed", "Create API keys while logged in, not with an API key.");

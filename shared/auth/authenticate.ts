@@ -17,7 +17,9 @@ export async function authenticate(services: Services, header: string | undefine
         from users u
        where k.key_hash = ${hashSecret(token)} and k.revoked_at is null and u.id = k.user_id
       returning k.id, k.user_id, u.role`;
-    if (!row) throw new UnauthorizedError("invalid_api_key", "The API key is invalid or revoked.");
+    // A key is a merchant credential: if its owner is no longer a merchant, it no longer works.
+    if (!row || row.role !== "merchant")
+      throw new UnauthorizedError("invalid_api_key", "The API key is invalid or revoked.");
     return { userId: row.user_id, role: row.role, apiKeyId: row.id };
   }
   const claims = await verifyAccessToken(services.config, token);

@@ -192,7 +192,8 @@ export async function assertPublicUrl(
     const detail =
       blocked.address === host
         ? `The address ${host} is private, loopback or reserved.`
-        : `The host ${host} resolves to the private, loopback or reserved address ${blocked.address}.`;
+        : // Which internal address it is stays unsaid: the answer must not map private DNS.
+          `The host ${host} resolves to a private, loopback or reserved address.`;
     throw reject({ code: "url_not_allowed", detail });
   }
   return shape.url;
@@ -285,7 +286,8 @@ export async function postWebhook(opts: {
     if (!opts.allowPrivate) {
       const blocked = addresses.find((a) => isPrivateAddress(a.address));
       if (blocked) {
-        const target = blocked.address === host ? host : `${host} resolves to ${blocked.address}`;
+        // Recorded as the attempt's error, which the endpoint's owner reads: no internal address.
+        const target = blocked.address === host ? host : `${host} resolves to a private or reserved address`;
         return failed(`target address not allowed: ${target}`);
       }
     }

@@ -2,32 +2,85 @@ import { createBullBoard } from "@bull-board/api";
 import { BullMQAdapter } from "@bull-board/api/bullMQAdapter";
 import { HonoAdapter } from "@bull-board/hono";
 import { serveStatic } from "@hono/node-server/serve-static";
+import type { Context } from "hono";
+import { getCookie, setCookie } from "hono/cookie";
 import { authenticate } from "../../../shared/auth/authenticate.ts";
 import { authenticateBasic } from "../../../shared/auth/basic.ts";
-import type { Services } from "../../../shared/context.ts";
+import { signAccessToken } from "../../../shared/auth/tokens.ts";
+import type { Principal, Services } from "../../../shared/context.ts";
 import { ForbiddenError, UnauthorizedError } from "../../../shared/errors.ts";
-import type { App } from "../../env.ts";
+import type { App, AppEnv } from "../../env.ts";
 import { problemResponse } from "../../problem.ts";
+import { clientAddress } from "../auth/client-address.ts";
 
 const BASE = "/ops/queues";
+const COOKIE = "ops_session";
 
 /**
- * bull-board at /ops/queues for ops and admin. A browser signs in with HTTP Basic (email and
- * password of an ops/admin user); tools may send a bearer token instead.
+ * Who is asking: a session cookie set by an earlier sign-in, HTTP Basic from a browser's sign-in
+ * prompt (throttled like /auth/login), or a bearer token from a tool.
  */
+async function principalOf(c: Context<AppEnv>, services: Services): Promise<Principal> {
+  const header = c.req.header("authorization");
+  if (/^bearer /i.test(header ?? "")) return authenticate(services, header);
+  const cookie = getCookie(c, COOKIE);
+  if (!header && cookie) return authenticate(services, `Bearer ${cookie}`);
+  if (/^basic /i.test(header ?? "")) {
+    if (cookie) {
+      // The browser resends Basic with every request: honour the session instead of bcrypt each time.
+      const fromCookie = await authenticate(services, `Bearer ${cookie}`).catch(() => null);
+      if (fromCookie) return fromCookie;
+    }
+    const principal = await authenticateBasic(services, header, {
+      clientAddress: clientAddress(c),
+      roles: ["ops", "admin"],
+    });
+    setCookie(c, COOKIE, await signAccessToken(services.config, principal), {
+      path: BASE,
+      httpOnly: true,
+      sameSite: "Strict",
+      secure: new URL(c.req.url).protocol === "https:",
+      maxAge: services.config.ACCESS_TOKEN_TTL_SECONDS,
+    });
+    return principal;
+  }
+  throw new UnauthorizedError();
+}
+
+/** State-changing requests must come from our own pages: browsers resend Basic credentials cross-site. */
+function sameOrigin(c: Context): boolean {
+  const site = c.req.header("sec-fetch-site");
+  if (site && site !== "same-origin" && site !== "none") return false;
+  const origin = c.req.header("origin");
+  if (!origin) return true;
+  try {
+    return new URL(origin).host === new URL(c.req.url).host;
+  } catch {
+    return false;
+  }
+}
+
+/** ops read everything and may retry jobs; pausing, emptying, cleaning or adding is for admins. */
+function allowed(principal: Principal, method: string, path: string): boolean {
+  if (principal.role === "admin") return true;
+  if (principal.role !== "ops") return false;
+  return method === "GET" || method === "HEAD" || (method === "PUT" && /\/retry(\/[^/]+)?$/.test(path));
+}
+
+/** bull-board at /ops/queues for ops (read, retry) and admin (everything). */
 export function registerQueueDashboard(app: App, services: Services): void {
   app.use(`${BASE}/*`, async (c, next) => {
-    const header = c.req.header("authorization");
     try {
-      const principal = /^basic /i.test(header ?? "")
-        ? await authenticateBasic(c.get("services"), header)
-        : await authenticate(c.get("services"), header);
-      if (principal.role !== "ops" && principal.role !== "admin") throw new ForbiddenError();
+      if (c.req.method !== "GET" && c.req.method !== "HEAD" && !sameOrigin(c)) {
+        throw new ForbiddenError("cross_site_request", "Cross-site requests to the dashboard are refused.");
+      }
+      const principal = await principalOf(c, services);
+      if (!allowed(principal, c.req.method, c.req.path)) throw new ForbiddenError();
     } catch (err) {
       if (err instanceof UnauthorizedError) {
         return problemResponse(c, {
           status: 401,
-          code: "unauthorized",
+          code: err.code,
           detail: "Sign in as an ops or admin user.",
           headers: { "WWW-Authenticate": 'Basic realm="queues", charset="UTF-8"' },
         });

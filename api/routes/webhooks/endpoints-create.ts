@@ -24,5 +24,9 @@ const route = createRoute({
 });
 
 export function registerCreateEndpoint(app: App): void {
-  app.openapi(route, async (c) => c.json(await createEndpoint(ctxOf(c), c.req.valid("json")), 201));
+  app.openapi(route, async (c) => {
+    const body = await createEndpoint(ctxOf(c), c.req.valid("json"));
+    c.header("Cache-Control", "no-store"); // carries the signing secret
+    return c.json(body, 201);
+  });
 }

@@ -20,5 +20,9 @@ const route = createRoute({
 });
 
 export function registerRotateEndpointSecret(app: App): void {
-  app.openapi(route, async (c) => c.json(await rotateEndpointSecret(ctxOf(c), c.req.valid("param").id), 200));
+  app.openapi(route, async (c) => {
+    const body = await rotateEndpointSecret(ctxOf(c), c.req.valid("param").id);
+    c.header("Cache-Control", "no-store"); // carries the signing secret
+    return c.json(body, 200);
+  });
 }
