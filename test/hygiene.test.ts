@@ -44,8 +44,8 @@ describe("bad input never reaches the database as a server error", async () => {
     );
     expect(at.status).toBeGreaterThanOrEqual(400);
     expect(at.status).toBeLessThan(500);
-    const escape = await t.request("GET", "/api/v1/payments/%E0%A4%A", { token: alice.token });
-    expect(escape.status).toBe(400);
+    const badEscape = await t.request("GET", "/api/v1/payments/%E0%A4%A", { token: alice.token });
+    expect(badEscape.status).toBe(400);
   });
 
   it("property: any string in any field or path parameter is a 2xx or 4xx, never a 5xx", async () => {

@@ -28,9 +28,13 @@ function nulPointer(value: unknown, at = ""): string | null {
 }
 
 function nulError(pointer: string): BadRequestError {
-  return new BadRequestError("invalid_characters", "The request contains a NUL character, which no field accepts.", {
-    errors: [{ pointer, detail: "must not contain NUL (\\u0000)" }],
-  });
+  return new BadRequestError(
+    "invalid_characters",
+    "The request contains a NUL character, which no field accepts.",
+    {
+      errors: [{ pointer, detail: "must not contain NUL (\\u0000)" }],
+    },
+  );
 }
 
 /**
