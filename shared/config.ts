@@ -50,6 +50,8 @@ const schema = z
     /** Accepted work older than this with nothing queued for it is re-enqueued by the reconciler. */
     RECONCILE_GRACE_MS: positiveInt.default(5000),
     LOGIN_MAX_ATTEMPTS: positiveInt.default(10),
+    /** Proxies in front of the API that append to X-Forwarded-For (0: use the TCP peer address). */
+    TRUST_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
     LOGIN_WINDOW_SECONDS: positiveInt.default(900),
     WEBHOOK_ALLOW_PRIVATE_TARGETS: bool,
     WEBHOOK_TIMEOUT_MS: positiveInt.default(15000),

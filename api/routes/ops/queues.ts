@@ -11,7 +11,7 @@ import type { Principal, Services } from "../../../shared/context.ts";
 import { ForbiddenError, UnauthorizedError } from "../../../shared/errors.ts";
 import type { App, AppEnv } from "../../env.ts";
 import { problemResponse } from "../../problem.ts";
-import { clientAddress } from "../auth/client-address.ts";
+import { clientAddress } from "../../client-address.ts";
 
 const BASE = "/ops/queues";
 const COOKIE = "ops_session";
