@@ -9,38 +9,42 @@ import { pay } from "./support/payments.ts";
 // Its own database and queues, and no workers: this file drives the posting engine by hand.
 const t = await useApp(await isolatedEnv("posting"));
 
+/**
+ * A held payment whose capture operation is corrupt (more than is held: its legs cannot balance,
+ * so posting it throws), queued ahead of three good payments from the same payer.
+ */
+async function poisonedPartition(poisonId: string) {
+  const payer = await makeUser(t.services, { balance: 10_000n });
+  const payee = await makeUser(t.services);
+  const partition = partitionOf(payer.account.account_number, t.services.config.POSTING_PARTITIONS);
+  const body = {
+    from_account: payer.account.account_number,
+    to_account: payee.account.account_number,
+    currency: "USD",
+  };
+  const held = await pay(t, payer, { ...body, amount: "10.00", capture_method: "manual" });
+  await drainPartition(t.services, partition);
+  await t.services
+    .sql`update payments set pending_action = 'capture', pending_action_amount = 5000 where id = ${held.body.id}`;
+  await t.services.sql`
+    insert into operations (id, partition, kind, payment_id, amount)
+    values (${poisonId}, ${partition}, 'capture', ${held.body.id}, 5000)`;
+  const behind = await Promise.all([1, 2, 3].map(() => pay(t, payer, { ...body, amount: "1.00" })));
+  return { partition, heldId: held.body.id as string, behind: behind.map((r) => r.body.id as string) };
+}
+
 describe("the posting engine", () => {
   it("sets a poisoned operation aside and posts the work queued behind it", async () => {
-    const payer = await makeUser(t.services, { balance: 10_000n });
-    const payee = await makeUser(t.services);
-    const partition = partitionOf(payer.account.account_number, t.services.config.POSTING_PARTITIONS);
-    const body = {
-      from_account: payer.account.account_number,
-      to_account: payee.account.account_number,
-      currency: "USD",
-    };
-
-    const held = await pay(t, payer, { ...body, amount: "10.00", capture_method: "manual" });
-    await drainPartition(t.services, partition);
-    // A corrupt capture: more than is held. Its legs cannot balance, so posting it throws.
-    await t.services
-      .sql`update payments set pending_action = 'capture', pending_action_amount = 5000 where id = ${held.body.id}`;
-    await t.services.sql`
-      insert into operations (id, partition, kind, payment_id, amount)
-      values ('op_POISON0000000000000000000', ${partition}, 'capture', ${held.body.id}, 5000)`;
-    const behind = await Promise.all([1, 2, 3].map(() => pay(t, payer, { ...body, amount: "1.00" })));
-
+    const { partition, heldId, behind } = await poisonedPartition("op_POISON0000000000000000000");
     await drainPartition(t.services, partition);
 
     const [poison] = await t.services
       .sql`select status, error from operations where id = 'op_POISON0000000000000000000'`;
     expect(poison?.status).toBe("failed");
     expect(poison?.error).toMatch(/unbalanced/);
-    const [hold] = await t.services
-      .sql`select status, pending_action from payments where id = ${held.body.id}`;
+    const [hold] = await t.services.sql`select status, pending_action from payments where id = ${heldId}`;
     expect(hold).toMatchObject({ status: "requires_capture", pending_action: null });
-    const rows = await t.services
-      .sql`select status from payments where id = any(${behind.map((r) => r.body.id)}::text[])`;
+    const rows = await t.services.sql`select status from payments where id = any(${behind}::text[])`;
     expect(rows.map((r) => r.status)).toEqual(["succeeded", "succeeded", "succeeded"]);
     const [pending] = await t.services
       .sql`select count(*)::int as n from operations where status = 'pending'`;
@@ -71,26 +75,10 @@ describe("the posting engine", () => {
 
   it("two drainers racing over a poisoned operation set aside only that operation", async () => {
     for (let trial = 0; trial < 8; trial++) {
-      const payer = await makeUser(t.services, { balance: 10_000n });
-      const payee = await makeUser(t.services);
-      const partition = partitionOf(payer.account.account_number, t.services.config.POSTING_PARTITIONS);
-      const body = {
-        from_account: payer.account.account_number,
-        to_account: payee.account.account_number,
-        currency: "USD",
-      };
-      const held = await pay(t, payer, { ...body, amount: "10.00", capture_method: "manual" });
-      await drainPartition(t.services, partition);
       const poison = `op_RACE${String(trial).padStart(20, "0")}`;
-      await t.services
-        .sql`update payments set pending_action = 'capture', pending_action_amount = 5000 where id = ${held.body.id}`;
-      await t.services.sql`
-        insert into operations (id, partition, kind, payment_id, amount)
-        values (${poison}, ${partition}, 'capture', ${held.body.id}, 5000)`;
-      const behind = await Promise.all([1, 2, 3].map(() => pay(t, payer, { ...body, amount: "1.00" })));
+      const { partition, behind } = await poisonedPartition(poison);
       await Promise.all([drainPartition(t.services, partition), drainPartition(t.services, partition)]);
-      const rows = await t.services
-        .sql`select status from payments where id = any(${behind.map((r) => r.body.id)}::text[])`;
+      const rows = await t.services.sql`select status from payments where id = any(${behind}::text[])`;
       expect(rows.map((r) => r.status)).toEqual(["succeeded", "succeeded", "succeeded"]);
       const failed = await t.services
         .sql`select id from operations where status = 'failed' and partition = ${partition} and id = ${poison}`;
