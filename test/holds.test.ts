@@ -182,6 +182,18 @@ describe("authorize, capture, cancel", () => {
     expect((await capture(t, merchant, canceled)).body.code).toBe("payment_not_capturable");
   });
 
+  it("refuses a capture once the hold is past its expiry, even before the workers release it", async () => {
+    const payer = await makeUser(t.services, { balance: 10_000n });
+    const merchant = await makeUser(t.services, { role: "merchant" });
+    const id = await authorize(t, payer, merchant, "5.00");
+    await t.services
+      .sql`update payments set hold_expires_at = clock_timestamp() - interval '1 second' where id = ${id}`;
+    const res = await capture(t, merchant, id);
+    expect(res.status).toBe(422);
+    expect(res.body.code).toBe("payment_not_capturable");
+    await settledTo(t, id, ["canceled"]);
+  });
+
   it("an authorization beyond the payer's funds fails as an outcome", async () => {
     const payer = await makeUser(t.services, { balance: 100n });
     const merchant = await makeUser(t.services, { role: "merchant" });

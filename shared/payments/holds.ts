@@ -20,8 +20,15 @@ interface Party {
 }
 
 /** Locks the payment and tells how the caller relates to it; invisible payments are 404. */
-async function lockForAction(ctx: Ctx, tx: Tx, id: string): Promise<{ payment: PaymentRow; party: Party }> {
-  const [payment] = await tx<PaymentRow[]>`select * from payments where id = ${id} for no key update`;
+async function lockForAction(
+  ctx: Ctx,
+  tx: Tx,
+  id: string,
+): Promise<{ payment: PaymentRow & { expired: boolean }; party: Party }> {
+  // Expiry judged by the database's clock, the one the expiry duty uses too.
+  const [payment] = await tx<(PaymentRow & { expired: boolean })[]>`
+    select *, coalesce(hold_expires_at <= clock_timestamp(), false) as expired
+      from payments where id = ${id} for no key update`;
   if (!payment) throw new NotFoundError("payment", "payment_not_found");
   const owners = await tx<{ account_number: string }[]>`
     select account_number from accounts
@@ -71,7 +78,7 @@ export function capturePayment(
     if (!party.payee && ctx.principal.role !== "admin") {
       throw new ForbiddenError("forbidden", "Only the payee (or an admin) may capture a payment.");
     }
-    if (!heldAndOpen(payment) || (payment.hold_expires_at && payment.hold_expires_at <= new Date())) {
+    if (!heldAndOpen(payment) || payment.expired) {
       throw new ValidationError(
         "payment_not_capturable",
         payment.status === "requires_capture" && payment.pending_action === null
