@@ -1,4 +1,7 @@
 import { randomUUID } from "node:crypto";
+import { createRequire } from "node:module";
+import { dirname, relative } from "node:path";
+import { serveStatic } from "@hono/node-server/serve-static";
 import { swaggerUI } from "@hono/swagger-ui";
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
@@ -10,6 +13,11 @@ import { errorToResponse, problemResponse, zodFieldErrors } from "./problem.ts";
 import { registerRoutes } from "./routes/index.ts";
 
 const MAX_BODY_BYTES = 64 * 1024;
+const DOCS_ASSETS = "/docs/assets";
+const SWAGGER_UI_DIR = relative(
+  process.cwd(),
+  dirname(createRequire(import.meta.url).resolve("swagger-ui-dist/package.json")),
+);
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
 /** Builds the whole HTTP app. The server and the tests build it the same way. */
@@ -87,7 +95,16 @@ export function createApp(services: Services): App {
     },
     servers: [{ url: "/" }],
   });
-  app.get("/docs", swaggerUI({ url: "/openapi.json", title: "Payments API" }));
+  // The docs page's assets come from our own swagger-ui-dist, not a CDN: it works offline and
+  // runs no third-party script next to the API.
+  app.use(
+    `${DOCS_ASSETS}/swagger-ui-dist/*`,
+    serveStatic({
+      root: SWAGGER_UI_DIR,
+      rewriteRequestPath: (path) => path.replace(`${DOCS_ASSETS}/swagger-ui-dist`, ""),
+    }),
+  );
+  app.get("/docs", swaggerUI({ url: "/openapi.json", title: "Payments API", baseUrl: DOCS_ASSETS }));
 
   // Unknown path: 404. Known path, other method: 405 with Allow.
   const routes = () =>

@@ -132,4 +132,14 @@ describe("/docs", () => {
     expect(res.headers.get("content-type")).toMatch(/text\/html/);
     expect(await res.text()).toMatch(/openapi\.json/);
   });
+
+  it("loads its scripts and styles from this server, not a CDN", async () => {
+    const html = await (await t.app.request("/docs")).text();
+    const assets = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!);
+    expect(assets.length).toBeGreaterThanOrEqual(2);
+    for (const asset of assets) {
+      expect(asset).toMatch(/^\/docs\/assets\//);
+      expect((await t.app.request(asset)).status).toBe(200);
+    }
+  });
 });
