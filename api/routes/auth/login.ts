@@ -1,8 +1,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { login } from "../../../shared/auth/users.ts";
+import { clientAddress } from "../../client-address.ts";
 import type { App } from "../../env.ts";
 import { errorResponses, jsonBody, jsonResponse } from "../../openapi.ts";
-import { clientAddress } from "../../client-address.ts";
 import { Email, TokenPairSchema, toTokenPair } from "./schemas.ts";
 
 const LoginBody = z

@@ -9,9 +9,9 @@ import { authenticateBasic } from "../../../shared/auth/basic.ts";
 import { signAccessToken } from "../../../shared/auth/tokens.ts";
 import type { Principal, Services } from "../../../shared/context.ts";
 import { ForbiddenError, UnauthorizedError } from "../../../shared/errors.ts";
+import { clientAddress } from "../../client-address.ts";
 import type { App, AppEnv } from "../../env.ts";
 import { problemResponse } from "../../problem.ts";
-import { clientAddress } from "../../client-address.ts";
 
 const BASE = "/ops/queues";
 const COOKIE = "ops_session";
