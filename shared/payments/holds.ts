@@ -132,16 +132,20 @@ export async function expireDueHolds(services: Services, limit = 500): Promise<n
        order by hold_expires_at
        limit ${limit}
          for no key update skip locked`;
-    const queued: { id: string; partition: number }[] = [];
-    for (const p of due) {
-      const op = {
-        id: newId("op"),
-        partition: partitionOf(p.from_account, services.config.POSTING_PARTITIONS),
-      };
-      await tx`update payments set pending_action = 'expire', updated_at = clock_timestamp() where id = ${p.id}`;
-      await tx`insert into operations (id, partition, kind, payment_id) values (${op.id}, ${op.partition}, 'expire', ${p.id})`;
-      queued.push(op);
-    }
+    const queued = due.map((p) => ({
+      id: newId("op"),
+      partition: partitionOf(p.from_account, services.config.POSTING_PARTITIONS),
+      paymentId: p.id,
+    }));
+    if (queued.length === 0) return queued;
+    // Set-based: two statements however many holds expire at once.
+    await tx`update payments set pending_action = 'expire', updated_at = clock_timestamp()
+              where id = any(${queued.map((q) => q.paymentId)}::text[])`;
+    await tx`
+      insert into operations (id, partition, kind, payment_id)
+      select id, partition, 'expire', payment_id
+        from unnest(${queued.map((q) => q.id)}::text[], ${queued.map((q) => q.partition)}::int[],
+                    ${queued.map((q) => q.paymentId)}::text[]) as x(id, partition, payment_id)`;
     return queued;
   });
   for (const op of ops) {
