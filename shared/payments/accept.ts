@@ -129,6 +129,30 @@ function respond(payment: PaymentRow) {
   return { status: 202, body: paymentObject(payment) };
 }
 
+/** Between two user accounts (payments, transfers): both ends checked, then the pending payment. */
+async function acceptBetween(
+  ctx: Ctx,
+  tx: Tx,
+  afterCommit: (fn: () => Promise<void>) => void,
+  ends: { from: AccountRow; to: AccountRow; toPointer: string; amount: bigint; currency: string },
+  fields: {
+    type: PaymentType;
+    description: string | null;
+    metadata: Record<string, string>;
+    captureMethod: CaptureMethod;
+  },
+) {
+  checkEnds(ends.from, ends.to, ends.currency, ends.toPointer);
+  const payment = await insertPending(ctx, tx, afterCommit, {
+    ...fields,
+    from: ends.from.account_number,
+    to: ends.to.account_number,
+    amount: ends.amount,
+    currency: ends.currency,
+  });
+  return respond(payment);
+}
+
 /** POST /payments: the caller's account pays another account. */
 export function createPayment(
   ctx: Ctx,
@@ -143,18 +167,18 @@ export function createPayment(
     if (!mayDebit(ctx, from)) throw accountMissing("/from_account");
     const to = accounts.get(input.to_account) ?? null;
     if (to?.kind !== "user") throw accountMissing("/to_account");
-    checkEnds(from, to, currency, "/to_account");
-    const payment = await insertPending(ctx, tx, afterCommit, {
-      type: "payment",
-      from: from.account_number,
-      to: to.account_number,
-      amount,
-      currency,
-      description: input.description ?? null,
-      metadata: input.metadata ?? {},
-      captureMethod: input.capture_method ?? "automatic",
-    });
-    return respond(payment);
+    return acceptBetween(
+      ctx,
+      tx,
+      afterCommit,
+      { from, to, toPointer: "/to_account", amount, currency },
+      {
+        type: "payment",
+        description: input.description ?? null,
+        metadata: input.metadata ?? {},
+        captureMethod: input.capture_method ?? "automatic",
+      },
+    );
   });
 }
 
@@ -190,18 +214,18 @@ export function createTransfer(
     if (to?.kind !== "user") {
       throw new NotFoundError(`recipient with a ${currency} account`, "recipient_not_found", "/to");
     }
-    checkEnds(from, to, currency, "/to");
-    const payment = await insertPending(ctx, tx, afterCommit, {
-      type: "transfer",
-      from: from.account_number,
-      to: to.account_number,
-      amount,
-      currency,
-      description: input.description ?? null,
-      metadata: input.metadata ?? {},
-      captureMethod: "automatic",
-    });
-    return respond(payment);
+    return acceptBetween(
+      ctx,
+      tx,
+      afterCommit,
+      { from, to, toPointer: "/to", amount, currency },
+      {
+        type: "transfer",
+        description: input.description ?? null,
+        metadata: input.metadata ?? {},
+        captureMethod: "automatic",
+      },
+    );
   });
 }
 
