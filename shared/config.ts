@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { availableParallelism } from "node:os";
 import { z } from "zod";
 
 /**
@@ -19,6 +20,10 @@ const schema = z
   .object({
     NODE_ENV: z.enum(["development", "test", "production"]).default("development"),
     PORT: z.coerce.number().int().min(0).max(65535).default(8000),
+    /** npm start: API processes sharing PORT (one per core by default). */
+    API_PROCESSES: z.coerce.number().int().min(1).max(64).default(availableParallelism()),
+    /** npm start: worker processes (BullMQ workers and periodic duties); 0 when they run elsewhere. */
+    WORKER_PROCESSES: z.coerce.number().int().min(0).max(64).default(1),
     DATABASE_URL: z
       .string()
       .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL")
@@ -46,6 +51,12 @@ const schema = z
     HOLD_TTL_SECONDS: positiveInt.default(7 * 24 * 3600),
     POSTING_PARTITIONS: z.coerce.number().int().min(1).max(256).default(8),
     POSTING_BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(200),
+    /** Group commit of acceptances: how long the first request of a group waits for others (0: one event-loop turn). */
+    ACCEPT_GROUP_WINDOW_MS: z.coerce.number().int().min(0).max(50).default(1),
+    /** The most requests one acceptance transaction carries. */
+    ACCEPT_GROUP_MAX_SIZE: z.coerce.number().int().min(1).max(1000).default(200),
+    /** Acceptance transactions one process runs at once; more requests wait to form the next group. */
+    ACCEPT_GROUP_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
     RECONCILE_INTERVAL_MS: positiveInt.default(5000),
     /** Accepted work older than this with nothing queued for it is re-enqueued by the reconciler. */
     RECONCILE_GRACE_MS: positiveInt.default(5000),
@@ -91,10 +102,24 @@ export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
+/** Reads the configuration or exits with one clear line (no stack trace) when it is invalid. */
+export function configOrExit(): Config {
+  try {
+    return loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+}
+
 /**
  * Without JWT_SECRET (allowed outside production), a random secret made once per process: nobody
  * can forge tokens with a secret written in the source. Tokens then last until a restart, and
- * several API processes need a shared JWT_SECRET.
+ * separately started API processes need a shared JWT_SECRET (npm start hands the supervisor's own
+ * to its children).
  */
 const PROCESS_JWT_SECRET = randomBytes(32).toString("base64url");
 

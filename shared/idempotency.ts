@@ -80,10 +80,119 @@ export interface IdempotentRequest {
   body: unknown;
 }
 
+/** One idempotency key of one principal. */
+export interface KeyRef {
+  principal: string;
+  key: string;
+}
+
+/** The same key of the same principal: the same string. */
+export function keyId(ref: KeyRef): string {
+  return `${ref.principal}\n${ref.key}`;
+}
+
+interface StoredRecord {
+  request_hash: string;
+  response_status: number;
+  response_body: string;
+  live: boolean;
+}
+
 /**
- * Runs `work` once per (principal, key). `work` runs inside the transaction and returns the
- * response to store; `afterCommit` hooks it registers (enqueueing) run only after COMMIT. A domain
- * error thrown by `work` rolls everything back and stores nothing.
+ * Takes each key's transaction-scoped advisory lock without waiting, in one statement: false where
+ * another transaction holds it (a concurrent request with the same key). Run it before
+ * `findRecords`, as a statement of its own: a statement's snapshot is taken when it starts, so a
+ * read in the same statement could miss a record committed while we waited.
+ */
+export async function tryLockKeys(tx: Tx, refs: KeyRef[]): Promise<boolean[]> {
+  const rows = await tx<{ ok: boolean }[]>`
+    select pg_try_advisory_xact_lock(hashtextextended(k, 0)) as ok
+      from unnest(${refs.map(keyId)}::text[]) with ordinality as t(k, i)
+     order by i`;
+  return rows.map((r) => r.ok);
+}
+
+/** The stored records of these keys (live or expired), by `keyId`, in one statement. */
+export async function findRecords(tx: Tx, refs: KeyRef[]): Promise<Map<string, StoredRecord>> {
+  const rows = await tx<(StoredRecord & { principal: string; key: string })[]>`
+    select principal, key, request_hash, response_status, response_body, expires_at > now() as live
+      from idempotency_keys
+     where (principal, key) in (select * from unnest(${refs.map((r) => r.principal)}::text[], ${refs.map((r) => r.key)}::text[]))`;
+  return new Map(rows.map((r) => [keyId(r), r]));
+}
+
+/**
+ * What a stored record means for a request with this fingerprint: the stored response (a replay),
+ * a 422 when the key was used for another request, or null (no live record: new work).
+ */
+export function replayOf(record: StoredRecord | undefined, hash: string): IdempotentResult | null {
+  if (!record?.live) return null;
+  if (record.request_hash !== hash) {
+    throw new ValidationError(
+      "idempotency_key_reused",
+      "This Idempotency-Key was used with a different request; use a new key for a new request.",
+    );
+  }
+  return { status: record.response_status, body: record.response_body, replayed: true };
+}
+
+export function keyInUse(): ConflictError {
+  return new ConflictError(
+    "idempotency_key_in_use",
+    "A request with this Idempotency-Key is still being handled.",
+    {
+      headers: { "Retry-After": "1" },
+    },
+  );
+}
+
+/**
+ * New work while Redis is down is refused. (A replay is served from Postgres alone.) Accepting work
+ * we could not enqueue would be safe, the reconciler catches up, but refusing it keeps the promise
+ * of "posted within seconds" honest. The connection's state, not a PING: a dead Redis shows there
+ * at once, and the hot path saves a round trip.
+ */
+export function assertQueueUp(ctx: Pick<Ctx, "redis">): void {
+  if (ctx.redis.status !== "ready") {
+    throw new UnavailableError("queue_unavailable", "The payment queue is unavailable; retry shortly.", {
+      headers: { "Retry-After": "5" },
+    });
+  }
+}
+
+/**
+ * Stores the responses of new work, in one statement. An expired record of the same key (read as
+ * absent by `findRecords`) is replaced; the caller holds each key's lock.
+ */
+export async function saveRecords(
+  tx: Tx,
+  ttlHours: number,
+  records: (KeyRef & { hash: string; status: number; body: string })[],
+): Promise<void> {
+  if (records.length === 0) return;
+  const rows = records.map((r) => ({
+    principal: r.principal,
+    key: r.key,
+    request_hash: r.hash,
+    response_status: r.status,
+    response_body: r.body,
+  }));
+  await tx`
+    insert into idempotency_keys (principal, key, request_hash, response_status, response_body, expires_at)
+    select principal, key, request_hash, response_status, response_body, now() + make_interval(hours => ${ttlHours})
+      from jsonb_to_recordset(${tx.json(rows)})
+        as x(principal text, key text, request_hash text, response_status int, response_body text)
+    on conflict (principal, key) do update
+       set request_hash = excluded.request_hash, response_status = excluded.response_status,
+           response_body = excluded.response_body, created_at = now(), expires_at = excluded.expires_at
+     where idempotency_keys.expires_at <= now()`;
+}
+
+/**
+ * Runs `work` once per (principal, key), in a transaction of its own (payment creation goes
+ * through group commit instead: shared/payments/accept.ts). `work` runs inside the transaction and
+ * returns the response to store; `afterCommit` hooks it registers (enqueueing) run only after
+ * COMMIT. A domain error thrown by `work` rolls everything back and stores nothing.
  */
 export async function idempotent(
   ctx: Ctx,
@@ -93,53 +202,20 @@ export async function idempotent(
     afterCommit: (fn: () => Promise<void>) => void,
   ) => Promise<{ status: number; body: unknown }>,
 ): Promise<IdempotentResult> {
-  const principal = ctx.principal.userId;
+  const ref = { principal: ctx.principal.userId, key: req.key };
   const hash = requestFingerprint(req.method, req.path, req.body);
   const hooks: (() => Promise<void>)[] = [];
   const result = await ctx.sql.begin(async (tx) => {
-    // The lock first, then the read, in two statements: a statement's snapshot is taken when it
-    // starts, so a read in the same statement could miss a record committed while we waited.
-    const [lock] = await tx<{ ok: boolean }[]>`
-      select pg_try_advisory_xact_lock(hashtextextended(${`${principal}\n${req.key}`}, 0)) as ok`;
-    if (!lock?.ok) {
-      throw new ConflictError(
-        "idempotency_key_in_use",
-        "A request with this Idempotency-Key is still being handled.",
-        {
-          headers: { "Retry-After": "1" },
-        },
-      );
-    }
-    const [existing] = await tx<
-      { request_hash: string; response_status: number; response_body: string; live: boolean }[]
-    >`
-      select request_hash, response_status, response_body, expires_at > now() as live
-        from idempotency_keys where principal = ${principal} and key = ${req.key}`;
-    if (existing?.live) {
-      if (existing.request_hash !== hash) {
-        throw new ValidationError(
-          "idempotency_key_reused",
-          "This Idempotency-Key was used with a different request; use a new key for a new request.",
-        );
-      }
-      return { status: existing.response_status, body: existing.response_body, replayed: true };
-    }
-    // New work. (A replay above is served from Postgres alone, even while Redis is down.) Accepting
-    // work we could not enqueue would be safe, the reconciler catches up, but refusing it while
-    // Redis is down keeps the promise of "posted within seconds" honest. The connection's state,
-    // not a PING: a dead Redis shows there at once, and the hot path saves a round trip.
-    if (ctx.redis.status !== "ready") {
-      throw new UnavailableError("queue_unavailable", "The payment queue is unavailable; retry shortly.", {
-        headers: { "Retry-After": "5" },
-      });
-    }
-    if (existing) await tx`delete from idempotency_keys where principal = ${principal} and key = ${req.key}`;
+    const [locked] = await tryLockKeys(tx, [ref]);
+    if (!locked) throw keyInUse();
+    const replay = replayOf((await findRecords(tx, [ref])).get(keyId(ref)), hash);
+    if (replay) return replay;
+    assertQueueUp(ctx);
     const response = await work(tx, (fn) => hooks.push(fn));
     const body = JSON.stringify(response.body);
-    await tx`
-      insert into idempotency_keys (principal, key, request_hash, response_status, response_body, expires_at)
-      values (${principal}, ${req.key}, ${hash}, ${response.status}, ${body},
-              now() + make_interval(hours => ${ctx.config.IDEMPOTENCY_TTL_HOURS}))`;
+    await saveRecords(tx, ctx.config.IDEMPOTENCY_TTL_HOURS, [
+      { ...ref, hash, status: response.status, body },
+    ]);
     return { status: response.status, body, replayed: false };
   });
   if (!result.replayed) {

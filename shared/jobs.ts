@@ -8,9 +8,13 @@ import type { Config } from "./config.ts";
  * enqueue and to process. Payloads carry ids only; Postgres holds the truth.
  */
 export const jobCatalog = {
-  /** Post pending operations of one partition (serial: the partition queue has concurrency 1). */
+  /**
+   * Post pending operations of one partition (serial: the partition queue has concurrency 1). A
+   * nudge: the job drains the partition from Postgres, whatever was accepted. (`operationId` is
+   * read from jobs queued by earlier versions, and ignored.)
+   */
   post: {
-    schema: z.object({ partition: z.number().int().min(0), operationId: z.string().min(1) }),
+    schema: z.object({ partition: z.number().int().min(0), operationId: z.string().min(1).optional() }),
     opts: { attempts: 12, backoff: { type: "exponential", delay: 250 } },
   },
   /** One webhook delivery attempt; the next attempt is a new job (schedule kept in Postgres). */
@@ -27,6 +31,12 @@ export type JobData<N extends JobName> = z.infer<(typeof jobCatalog)[N]["schema"
 const retention: JobsOptions = {
   removeOnComplete: { age: 3600, count: 5000 },
   removeOnFail: { age: 7 * 24 * 3600, count: 20000 },
+};
+
+/** Nudges are many and alike: keep a few for the dashboard, and the failed ones. */
+const nudgeRetention: JobsOptions = {
+  removeOnComplete: { count: 100 },
+  removeOnFail: { age: 7 * 24 * 3600, count: 1000 },
 };
 
 /** Stable FNV-1a hash of the debited account: all its postings land in one partition. */
@@ -54,9 +64,42 @@ export interface Queues {
   postings: Queue[];
   webhooks: Queue;
   all(): Queue[];
-  enqueuePosting(op: { id: string; partition: number }): Promise<void>;
+  /**
+   * Wakes the partition's poster: call it after committing work there. Coalesced: at most one job
+   * per partition waits in Redis (a nudge while one waits joins it), and a nudge while a drain
+   * runs leaves exactly one job to run after it, so work committed during a drain is drained next.
+   */
+  nudgePosting(partition: number): Promise<void>;
   enqueueDelivery(delivery: { id: string; attempt: number; delayMs?: number }): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * In-process coalescing in front of BullMQ's deduplication: per partition, at most one `add` on the
+ * wire and one scheduled behind it. A nudge joins the scheduled one (it is sent after the caller's
+ * commit, so it covers the caller's work); an add already on the wire may have been sent before
+ * that commit, so a new one is scheduled behind it.
+ */
+function coalesced(send: (partition: number) => Promise<void>): (partition: number) => Promise<void> {
+  const scheduled = new Map<number, Promise<void>>();
+  const onWire = new Map<number, Promise<void>>();
+  return (partition) => {
+    const joined = scheduled.get(partition);
+    if (joined) return joined;
+    const before = onWire.get(partition) ?? Promise.resolve();
+    const next = before
+      .catch(() => {})
+      .then(() => {
+        scheduled.delete(partition);
+        const sending = send(partition);
+        onWire.set(partition, sending);
+        return sending.finally(() => {
+          if (onWire.get(partition) === sending) onWire.delete(partition);
+        });
+      });
+    scheduled.set(partition, next);
+    return next;
+  };
 }
 
 export function createQueues(config: Config, connection: Redis): Queues {
@@ -71,12 +114,17 @@ export function createQueues(config: Config, connection: Redis): Queues {
     postings,
     webhooks,
     all,
-    async enqueuePosting(op) {
-      const queue = postings[op.partition];
-      if (!queue) throw new Error(`no posting partition ${op.partition}`);
-      const data: JobData<"post"> = { partition: op.partition, operationId: op.id };
-      await queue.add("post", data, { ...jobCatalog.post.opts, ...retention, jobId: op.id });
-    },
+    nudgePosting: coalesced(async (partition) => {
+      const queue = postings[partition];
+      if (!queue) throw new Error(`no posting partition ${partition}`);
+      const data: JobData<"post"> = { partition };
+      await queue.add("post", data, {
+        ...jobCatalog.post.opts,
+        ...nudgeRetention,
+        // One waiting job per partition; one more kept while a job is active, run when it ends.
+        deduplication: { id: `drain-${partition}`, keepLastIfActive: true },
+      });
+    }),
     async enqueueDelivery(d) {
       const data: JobData<"deliver"> = { deliveryId: d.id, attempt: d.attempt };
       await webhooks.add("deliver", data, {

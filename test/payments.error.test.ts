@@ -2,15 +2,25 @@ import { describe, expect, it } from "vitest";
 import { createApp } from "../api/app.ts";
 import { hashPassword } from "../shared/auth/passwords.ts";
 import { createRedis } from "../shared/redis.ts";
-import { makeUser, useApp } from "./support/app.ts";
+import { makeUser as makeTestUser, useApp } from "./support/app.ts";
 import { uniqueAddress } from "./support/auth.ts";
 import { key, pay } from "./support/payments.ts";
 
 const t = await useApp();
 
+/** Payments touching this file's users (other test files create payments in the same database at once). */
 async function paymentCount(): Promise<number> {
-  const [row] = await t.services.sql<{ n: number }[]>`select count(*)::int as n from payments`;
+  const [row] = await t.services.sql<{ n: number }[]>`
+    select count(*)::int as n from payments p join accounts a on a.account_number in (p.from_account, p.to_account)
+     where a.owner_id = any(${[...users]}::text[])`;
   return row!.n;
+}
+
+const users = new Set<string>();
+async function makeUser(...args: Parameters<typeof makeTestUser>): ReturnType<typeof makeTestUser> {
+  const user = await makeTestUser(...args);
+  users.add(user.id);
+  return user;
 }
 
 describe("bad input is a problem+json error and creates nothing", async () => {

@@ -1,7 +1,19 @@
 import type { Ctx } from "../context.ts";
-import type { Tx } from "../db/index.ts";
+import { isDeterministicFailure, type Tx } from "../db/index.ts";
 import { ForbiddenError, NotFoundError, ValidationError } from "../errors.ts";
-import { type IdempotentRequest, type IdempotentResult, idempotent } from "../idempotency.ts";
+import { GroupCommit, type Outcome } from "../group-commit.ts";
+import {
+  assertQueueUp,
+  findRecords,
+  type IdempotentRequest,
+  type IdempotentResult,
+  keyId,
+  keyInUse,
+  replayOf,
+  requestFingerprint,
+  saveRecords,
+  tryLockKeys,
+} from "../idempotency.ts";
 import { newId } from "../ids.ts";
 import { partitionOf } from "../jobs.ts";
 import { type AccountRow, systemAccountNumber } from "../ledger/index.ts";
@@ -40,52 +52,247 @@ function accountMissing(pointer: string): NotFoundError {
   return new NotFoundError("account", "account_not_found", pointer);
 }
 
+/** The pending payment an acceptance decides to create. */
+interface NewPayment {
+  type: PaymentType;
+  from: string;
+  to: string;
+  amount: bigint;
+  currency: string;
+  description: string | null;
+  metadata: Record<string, string>;
+  captureMethod: CaptureMethod;
+}
+
+/** What one acceptance needs read before it can be decided. */
+interface Needs {
+  accounts: string[];
+  /** The caller's oldest active account in a currency (a transfer without `from_account`). */
+  own?: { ownerId: string; currency: string };
+  /** A user's oldest active account in a currency, found by email (a transfer to an email). */
+  email?: { email: string; currency: string };
+}
+
+/** What was read for one acceptance. */
+interface Found {
+  account(accountNumber: string): AccountRow | null;
+  own: AccountRow | null;
+  email: AccountRow | null;
+}
+
 /**
- * Reads accounts without locking them: the payment row's foreign keys keep them in existence, and
- * a FOR SHARE here would queue acceptance behind the posting workers' row locks on hot accounts.
+ * One request to create a payment: who asks, its idempotency identity, what to read, and the
+ * decision over what was read (a DomainError refuses it).
  */
-async function loadAccounts(tx: Tx, numbers: string[]): Promise<Map<string, AccountRow>> {
-  const rows = await tx<AccountRow[]>`select * from accounts where account_number = any(${numbers}::text[])`;
-  return new Map(rows.map((r) => [r.account_number, r]));
+interface Acceptance {
+  ctx: Ctx;
+  req: IdempotentRequest;
+  needs: Needs;
+  decide(found: Found): NewPayment;
 }
 
-async function loadAccount(tx: Tx, accountNumber: string): Promise<AccountRow | null> {
-  return (await loadAccounts(tx, [accountNumber])).get(accountNumber) ?? null;
+/**
+ * Reads what a whole group needs in at most three statements. Accounts are read without locking
+ * them: the payment row's foreign keys keep them in existence, and a FOR SHARE here would queue
+ * acceptance behind the posting workers' row locks on hot accounts.
+ */
+async function lookUp(tx: Tx, group: Acceptance[]): Promise<(index: number) => Found> {
+  const numbers = [...new Set(group.flatMap((a) => a.needs.accounts))];
+  const own = group.flatMap((a, i) => (a.needs.own ? [{ i, ...a.needs.own }] : []));
+  const email = group.flatMap((a, i) => (a.needs.email ? [{ i, ...a.needs.email }] : []));
+  type Matched = AccountRow & { need: number };
+  const [accounts, owned, emailed] = await Promise.all([
+    numbers.length
+      ? tx<AccountRow[]>`select * from accounts where account_number = any(${numbers}::text[])`
+      : [],
+    own.length
+      ? tx<Matched[]>`
+          select n.i as need, a.*
+            from unnest(${own.map((o) => o.i)}::int[], ${own.map((o) => o.ownerId)}::text[],
+                        ${own.map((o) => o.currency)}::text[]) as n(i, owner_id, currency)
+            cross join lateral (
+              select * from accounts a
+               where a.owner_id = n.owner_id and a.currency = n.currency and a.status = 'active'
+               order by a.created_at limit 1) a`
+      : [],
+    email.length
+      ? tx<Matched[]>`
+          select n.i as need, a.*
+            from unnest(${email.map((e) => e.i)}::int[], ${email.map((e) => e.email)}::text[],
+                        ${email.map((e) => e.currency)}::text[]) as n(i, email, currency)
+            cross join lateral (
+              select a.* from accounts a join users u on u.id = a.owner_id
+               where lower(u.email) = lower(n.email) and a.currency = n.currency and a.status = 'active'
+               order by a.created_at limit 1) a`
+      : [],
+  ]);
+  const byNumber = new Map(accounts.map((r) => [r.account_number, r]));
+  const byNeed = (rows: Matched[]) => new Map(rows.map(({ need, ...row }) => [need, row as AccountRow]));
+  const ownOf = byNeed(owned);
+  const emailOf = byNeed(emailed);
+  return (i) => ({
+    account: (n) => byNumber.get(n) ?? null,
+    own: ownOf.get(i) ?? null,
+    email: emailOf.get(i) ?? null,
+  });
 }
 
-/** Inserts the pending payment and its posting operation; enqueues after COMMIT. */
-async function insertPending(
-  ctx: Ctx,
+interface Planned {
+  index: number;
+  payment: NewPayment;
+  paymentId: string;
+  operationId: string;
+  partition: number;
+}
+
+/** The group's payments and their posting operations, in acceptance order, in one statement. */
+async function insertPayments(
   tx: Tx,
-  afterCommit: (fn: () => Promise<void>) => void,
-  p: {
-    type: PaymentType;
-    from: string;
-    to: string;
-    amount: bigint;
-    currency: string;
-    description: string | null;
-    metadata: Record<string, string>;
-    captureMethod: CaptureMethod;
-  },
-): Promise<PaymentRow> {
-  const op = { id: newId("op"), partition: partitionOf(p.from, ctx.config.POSTING_PARTITIONS) };
-  // The payment and its posting operation in one statement (one round trip).
-  const [payment] = await tx<PaymentRow[]>`
-    with payment as (
+  group: Acceptance[],
+  planned: Planned[],
+): Promise<Map<string, PaymentRow>> {
+  const rows = planned.map((p, i) => ({
+    i,
+    id: p.paymentId,
+    op_id: p.operationId,
+    partition: p.partition,
+    type: p.payment.type,
+    from_account: p.payment.from,
+    to_account: p.payment.to,
+    amount: String(p.payment.amount),
+    currency: p.payment.currency,
+    capture_method: p.payment.captureMethod,
+    description: p.payment.description,
+    metadata: p.payment.metadata,
+    created_by: group[p.index]!.ctx.principal.userId,
+  }));
+  const inserted = await tx<PaymentRow[]>`
+    with x as (
+      select * from jsonb_to_recordset(${tx.json(rows as never)})
+        as x(i int, id text, op_id text, partition int, type text, from_account text, to_account text, amount bigint,
+             currency text, capture_method text, description text, metadata jsonb, created_by text)
+    ), payment as (
       insert into payments (id, type, from_account, to_account, amount, currency, capture_method, description, metadata, created_by)
-      values (${newId("pay")}, ${p.type}, ${p.from}, ${p.to}, ${String(p.amount)}::bigint, ${p.currency}, ${p.captureMethod},
-              ${p.description}, ${tx.json(p.metadata)}, ${ctx.principal.userId})
+      select id, type, from_account, to_account, amount, currency, capture_method, description, metadata, created_by
+        from x order by i
       returning *
     ), op as (
       insert into operations (id, partition, kind, payment_id)
-      select ${op.id}, ${op.partition}, 'payment', id from payment
+      select op_id, partition, 'payment', id from x order by i
     )
     select * from payment`;
-  if (!payment) throw new Error("insert returned no row");
-  afterCommit(() => ctx.queues.enqueuePosting(op));
-  ctx.metrics.paymentsAccepted.inc({ type: p.type });
-  return payment;
+  return new Map(inserted.map((p) => [p.id, p]));
+}
+
+/**
+ * Commits one group: every key locked and looked up, every account read, every acceptance decided,
+ * the new payments, operations and idempotency records written: a handful of statements and one
+ * COMMIT however many requests the group carries. A refused request changes nothing; the others
+ * go on. After COMMIT, one nudge per partition touched.
+ */
+async function commitGroup(group: Acceptance[]): Promise<Outcome<IdempotentResult>[]> {
+  const services = group[0]!.ctx;
+  const { config } = services;
+  const refs = group.map((a) => ({ principal: a.ctx.principal.userId, key: a.req.key }));
+  const hashes = group.map((a) => requestFingerprint(a.req.method, a.req.path, a.req.body));
+  const outcomes: Outcome<IdempotentResult>[] = [];
+  const planned: Planned[] = [];
+  await services.sql.begin(async (tx) => {
+    // One round trip: the locks, then the stored records (a statement of their own, after the
+    // locks), and the accounts.
+    const [locked, stored, found] = await Promise.all([
+      tryLockKeys(tx, refs),
+      findRecords(tx, refs),
+      lookUp(tx, group),
+    ]);
+    const claimed = new Set<string>();
+    group.forEach((a, i) => {
+      try {
+        if (!locked[i]) throw keyInUse();
+        const id = keyId(refs[i]!);
+        const replay = replayOf(stored.get(id), hashes[i]!);
+        if (replay) {
+          outcomes[i] = { ok: true, value: replay };
+          return;
+        }
+        // The same key twice in one group: the later request is a concurrent duplicate of the first.
+        if (claimed.has(id)) throw keyInUse();
+        claimed.add(id);
+        assertQueueUp(a.ctx);
+        const payment = a.decide(found(i));
+        planned.push({
+          index: i,
+          payment,
+          paymentId: newId("pay"),
+          operationId: newId("op"),
+          partition: partitionOf(payment.from, config.POSTING_PARTITIONS),
+        });
+      } catch (error) {
+        outcomes[i] = { ok: false, error };
+      }
+    });
+    if (planned.length === 0) return;
+    const payments = await insertPayments(tx, group, planned);
+    const records = planned.map((p) => {
+      const row = payments.get(p.paymentId);
+      if (!row) throw new Error(`payment ${p.paymentId} was not inserted`);
+      const body = JSON.stringify(paymentObject(row));
+      outcomes[p.index] = { ok: true, value: { status: 202, body, replayed: false } };
+      return { ...refs[p.index]!, hash: hashes[p.index]!, status: 202, body };
+    });
+    await saveRecords(tx, config.IDEMPOTENCY_TTL_HOURS, records);
+  });
+  for (const p of planned) services.metrics.paymentsAccepted.inc({ type: p.payment.type });
+  await Promise.all(
+    [...new Set(planned.map((p) => p.partition))].map((partition) =>
+      services.queues
+        .nudgePosting(partition)
+        .catch((err) =>
+          services.log.warn(
+            { err: (err as Error).message, partition },
+            "posting nudge after commit failed; the reconciler will catch up",
+          ),
+        ),
+    ),
+  );
+  return outcomes;
+}
+
+/**
+ * A group whose statements fail for good (one request's data broke a set-based statement) is
+ * committed again one request at a time, so that request fails alone. Errors that may pass
+ * (connection lost) fail the whole group: none of it committed.
+ */
+async function commitGroupIsolated(group: Acceptance[]): Promise<Outcome<IdempotentResult>[]> {
+  try {
+    return await commitGroup(group);
+  } catch (err) {
+    if (group.length === 1 || !isDeterministicFailure(err)) throw err;
+    return Promise.all(
+      group.map((a) =>
+        commitGroup([a]).then(
+          ([outcome]) => outcome!,
+          (error: unknown) => ({ ok: false as const, error }),
+        ),
+      ),
+    );
+  }
+}
+
+/** One group committer per database pool (per process, in practice). */
+const committers = new WeakMap<Ctx["sql"], GroupCommit<Acceptance, IdempotentResult>>();
+
+function accept(ctx: Ctx, req: IdempotentRequest, needs: Needs, decide: Acceptance["decide"]) {
+  let committer = committers.get(ctx.sql);
+  if (!committer) {
+    committer = new GroupCommit(commitGroupIsolated, {
+      windowMs: ctx.config.ACCEPT_GROUP_WINDOW_MS,
+      maxSize: ctx.config.ACCEPT_GROUP_MAX_SIZE,
+      maxInFlight: ctx.config.ACCEPT_GROUP_CONCURRENCY,
+    });
+    committers.set(ctx.sql, committer);
+  }
+  return committer.submit({ ctx, req, needs, decide });
 }
 
 /** Checks both ends of a movement: they exist, are usable, differ, and share the currency. */
@@ -125,34 +332,6 @@ function mayDebit(ctx: Ctx, account: AccountRow | null): account is AccountRow {
   return ctx.principal.role === "admin" || account.owner_id === ctx.principal.userId;
 }
 
-function respond(payment: PaymentRow) {
-  return { status: 202, body: paymentObject(payment) };
-}
-
-/** Between two user accounts (payments, transfers): both ends checked, then the pending payment. */
-async function acceptBetween(
-  ctx: Ctx,
-  tx: Tx,
-  afterCommit: (fn: () => Promise<void>) => void,
-  ends: { from: AccountRow; to: AccountRow; toPointer: string; amount: bigint; currency: string },
-  fields: {
-    type: PaymentType;
-    description: string | null;
-    metadata: Record<string, string>;
-    captureMethod: CaptureMethod;
-  },
-) {
-  checkEnds(ends.from, ends.to, ends.currency, ends.toPointer);
-  const payment = await insertPending(ctx, tx, afterCommit, {
-    ...fields,
-    from: ends.from.account_number,
-    to: ends.to.account_number,
-    amount: ends.amount,
-    currency: ends.currency,
-  });
-  return respond(payment);
-}
-
 /** POST /payments: the caller's account pays another account. */
 export function createPayment(
   ctx: Ctx,
@@ -161,24 +340,22 @@ export function createPayment(
 ): Promise<IdempotentResult> {
   const currency = parseCurrency(input.currency);
   const amount = parseAmount(input.amount, currency);
-  return idempotent(ctx, req, async (tx, afterCommit) => {
-    const accounts = await loadAccounts(tx, [input.from_account, input.to_account]);
-    const from = accounts.get(input.from_account) ?? null;
+  return accept(ctx, req, { accounts: [input.from_account, input.to_account] }, (found) => {
+    const from = found.account(input.from_account);
     if (!mayDebit(ctx, from)) throw accountMissing("/from_account");
-    const to = accounts.get(input.to_account) ?? null;
+    const to = found.account(input.to_account);
     if (to?.kind !== "user") throw accountMissing("/to_account");
-    return acceptBetween(
-      ctx,
-      tx,
-      afterCommit,
-      { from, to, toPointer: "/to_account", amount, currency },
-      {
-        type: "payment",
-        description: input.description ?? null,
-        metadata: input.metadata ?? {},
-        captureMethod: input.capture_method ?? "automatic",
-      },
-    );
+    checkEnds(from, to, currency, "/to_account");
+    return {
+      type: "payment",
+      from: from.account_number,
+      to: to.account_number,
+      amount,
+      currency,
+      description: input.description ?? null,
+      metadata: input.metadata ?? {},
+      captureMethod: input.capture_method ?? "automatic",
+    };
   });
 }
 
@@ -190,42 +367,30 @@ export function createTransfer(
 ): Promise<IdempotentResult> {
   const currency = parseCurrency(input.currency);
   const amount = parseAmount(input.amount, currency);
-  return idempotent(ctx, req, async (tx, afterCommit) => {
-    let from: AccountRow | null;
-    if (input.from_account) {
-      from = await loadAccount(tx, input.from_account);
-    } else {
-      const [own] = await tx<AccountRow[]>`
-        select * from accounts where owner_id = ${ctx.principal.userId} and currency = ${currency} and status = 'active'
-         order by created_at limit 1`;
-      from = own ?? null;
-    }
+  const byEmail = input.to.includes("@");
+  const needs: Needs = {
+    accounts: [...(input.from_account ? [input.from_account] : []), ...(byEmail ? [] : [input.to])],
+    ...(input.from_account ? {} : { own: { ownerId: ctx.principal.userId, currency } }),
+    ...(byEmail ? { email: { email: input.to, currency } } : {}),
+  };
+  return accept(ctx, req, needs, (found) => {
+    const from = input.from_account ? found.account(input.from_account) : found.own;
     if (!mayDebit(ctx, from)) throw accountMissing("/from_account");
-    let to: AccountRow | null;
-    if (input.to.includes("@")) {
-      const [row] = await tx<AccountRow[]>`
-        select a.* from accounts a join users u on u.id = a.owner_id
-         where lower(u.email) = lower(${input.to}) and a.currency = ${currency} and a.status = 'active'
-         order by a.created_at limit 1`;
-      to = row ?? null;
-    } else {
-      to = await loadAccount(tx, input.to);
-    }
+    const to = byEmail ? found.email : found.account(input.to);
     if (to?.kind !== "user") {
       throw new NotFoundError(`recipient with a ${currency} account`, "recipient_not_found", "/to");
     }
-    return acceptBetween(
-      ctx,
-      tx,
-      afterCommit,
-      { from, to, toPointer: "/to", amount, currency },
-      {
-        type: "transfer",
-        description: input.description ?? null,
-        metadata: input.metadata ?? {},
-        captureMethod: "automatic",
-      },
-    );
+    checkEnds(from, to, currency, "/to");
+    return {
+      type: "transfer",
+      from: from.account_number,
+      to: to.account_number,
+      amount,
+      currency,
+      description: input.description ?? null,
+      metadata: input.metadata ?? {},
+      captureMethod: "automatic",
+    };
   });
 }
 
@@ -238,8 +403,8 @@ export function createDeposit(
   if (ctx.principal.role !== "admin") throw new ForbiddenError("forbidden", "Only admins may make deposits.");
   const currency = parseCurrency(input.currency);
   const amount = parseAmount(input.amount, currency);
-  return idempotent(ctx, req, async (tx, afterCommit) => {
-    const to = await loadAccount(tx, input.account_number);
+  return accept(ctx, req, { accounts: [input.account_number] }, (found) => {
+    const to = found.account(input.account_number);
     if (to?.kind !== "user") throw accountMissing("/account_number");
     if (to.status !== "active")
       throw ValidationError.field("/account_number", "This account is closed.", "account_closed");
@@ -250,7 +415,7 @@ export function createDeposit(
         "currency_mismatch",
       );
     }
-    const payment = await insertPending(ctx, tx, afterCommit, {
+    return {
       type: "deposit",
       from: systemAccountNumber("external", currency),
       to: to.account_number,
@@ -259,7 +424,6 @@ export function createDeposit(
       description: input.description ?? null,
       metadata: {},
       captureMethod: "automatic",
-    });
-    return respond(payment);
+    };
   });
 }

@@ -58,7 +58,7 @@ async function queueAction(
   await tx`
     insert into operations (id, partition, kind, payment_id, amount)
     values (${op.id}, ${op.partition}, ${action}, ${payment.id}, ${amount === null ? null : String(amount)}::bigint)`;
-  afterCommit(() => ctx.queues.enqueuePosting(op));
+  afterCommit(() => ctx.queues.nudgePosting(op.partition));
   return updated!;
 }
 
@@ -148,10 +148,13 @@ export async function expireDueHolds(services: Services, limit = 500): Promise<n
                     ${queued.map((q) => q.paymentId)}::text[]) as x(id, partition, payment_id)`;
     return queued;
   });
-  for (const op of ops) {
-    await services.queues.enqueuePosting(op).catch(() => {
-      // The reconciler posts it from Postgres.
-    });
-  }
+  const partitions = new Set(ops.map((op) => op.partition));
+  await Promise.all(
+    [...partitions].map((p) =>
+      services.queues.nudgePosting(p).catch(() => {
+        // The reconciler posts it from Postgres.
+      }),
+    ),
+  );
   return ops.length;
 }

@@ -72,7 +72,7 @@ export function createRefund(
     await tx`
       insert into operations (id, partition, kind, payment_id, refund_id, amount)
       values (${op.id}, ${op.partition}, 'refund', ${payment.id}, ${refund!.id}, ${String(amount)}::bigint)`;
-    afterCommit(() => ctx.queues.enqueuePosting(op));
+    afterCommit(() => ctx.queues.nudgePosting(op.partition));
     return { status: 202, body: refundObject(refund!) };
   });
 }

@@ -1,0 +1,101 @@
+/**
+ * Group commit: concurrent calls are gathered and handed to one `flush` together, so a hundred
+ * requests cost one database transaction instead of a hundred. Each call still gets exactly its
+ * own outcome.
+ *
+ * A group starts `windowMs` after the first call that finds no group forming (0: at the end of
+ * the current event-loop turn), or at once when `maxSize` calls wait. At most `maxInFlight`
+ * groups run at a time; calls that arrive meanwhile form the next group, so the busier the
+ * process, the larger its groups and the fewer its commits.
+ */
+
+export type Outcome<O> = { ok: true; value: O } | { ok: false; error: unknown };
+
+export interface GroupOptions {
+  windowMs: number;
+  maxSize: number;
+  maxInFlight: number;
+}
+
+interface Waiting<I, O> {
+  item: I;
+  resolve(value: O): void;
+  reject(error: unknown): void;
+}
+
+export class GroupCommit<I, O> {
+  readonly #flush: (items: I[]) => Promise<Outcome<O>[]>;
+  readonly #opts: GroupOptions;
+  #waiting: Waiting<I, O>[] = [];
+  #inFlight = 0;
+  /** Cancels the armed start, while one is armed. */
+  #cancelArmed: (() => void) | null = null;
+
+  /**
+   * `flush` answers every item of its group, in order. If it throws, every item of the group
+   * fails with that error.
+   */
+  constructor(flush: (items: I[]) => Promise<Outcome<O>[]>, opts: GroupOptions) {
+    this.#flush = flush;
+    this.#opts = opts;
+  }
+
+  submit(item: I): Promise<O> {
+    return new Promise<O>((resolve, reject) => {
+      this.#waiting.push({ item, resolve, reject });
+      if (this.#waiting.length >= this.#opts.maxSize) this.#start();
+      else this.#arm();
+    });
+  }
+
+  /** Calls waiting for a group, and groups being committed (for tests and metrics). */
+  get load(): { waiting: number; inFlight: number } {
+    return { waiting: this.#waiting.length, inFlight: this.#inFlight };
+  }
+
+  #arm(): void {
+    if (this.#cancelArmed || this.#inFlight >= this.#opts.maxInFlight || this.#waiting.length === 0) return;
+    const fire = () => {
+      this.#cancelArmed = null;
+      this.#start();
+    };
+    if (this.#opts.windowMs > 0) {
+      const timer = setTimeout(fire, this.#opts.windowMs);
+      this.#cancelArmed = () => clearTimeout(timer);
+    } else {
+      const immediate = setImmediate(fire);
+      this.#cancelArmed = () => clearImmediate(immediate);
+    }
+  }
+
+  #start(): void {
+    if (this.#inFlight >= this.#opts.maxInFlight || this.#waiting.length === 0) return;
+    this.#cancelArmed?.();
+    this.#cancelArmed = null;
+    const group = this.#waiting.splice(0, this.#opts.maxSize);
+    this.#inFlight++;
+    void this.#run(group).finally(() => {
+      this.#inFlight--;
+      if (this.#waiting.length >= this.#opts.maxSize) this.#start();
+      else this.#arm();
+    });
+    // A full group waiting behind this one may start too, up to maxInFlight.
+    if (this.#waiting.length >= this.#opts.maxSize) this.#start();
+  }
+
+  async #run(group: Waiting<I, O>[]): Promise<void> {
+    let outcomes: Outcome<O>[];
+    try {
+      outcomes = await this.#flush(group.map((w) => w.item));
+    } catch (error) {
+      for (const w of group) w.reject(error);
+      return;
+    }
+    group.forEach((w, i) => {
+      const outcome = outcomes[i];
+      if (!outcome) w.reject(new Error("group commit: no outcome for an item"));
+      else if (outcome.ok) w.resolve(outcome.value);
+      else w.reject(outcome.error);
+    });
+  }
+}
