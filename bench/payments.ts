@@ -1,216 +1,396 @@
 /**
- * npm run bench: starts the whole system (API + workers, as `npm start` does) in a child process
- * against a fresh `payments_bench` database, drives payments over HTTP among many funded accounts
- * at a fixed concurrency for a bounded time, waits for them to post, and prints accepted/s,
- * posted/s, p50/p99 accept latency and accept->posted latency.
+ * npm run bench: the payments benchmark.
  *
- * Knobs (environment): BENCH_SECONDS (15), BENCH_CONCURRENCY (32), BENCH_ACCOUNTS (200),
- * BENCH_SCENARIO ("spread": random payer and payee; "hot": every payment to one merchant),
- * BENCH_EXTRA_WORKERS (0: extra `start:worker` processes), BENCH_PORT (8099).
+ * 1. Baseline A (bench/baseline.ts): pgbench runs one double-entry transfer per database
+ *    transaction in a scratch database `baseline_a`; its tps is the yardstick, and each scenario's
+ *    posted/s is reported as a ratio to it.
+ * 2. Each scenario, on a fresh `payments_bench` database, a fresh queue prefix and a fresh app start:
+ *    the app is started as a user starts it (`npm start` in the app directory, in a process group of
+ *    its own) and migrates the database itself; the bench adds funded payer accounts and merchant
+ *    payees, waits for GET /ready = 200, runs a CHECKPOINT (so no scenario pays for an earlier one's
+ *    WAL), drives POST /api/v1/payments over HTTP (undici, keep-alive), waits until nothing
+ *    is pending, reads accept->posted latencies from the payments' created_at/completed_at, checks
+ *    the ledger, and stops the app (SIGTERM to its group, SIGKILL after 20 s).
+ *    - spread: closed loop, payers -> 5 payees.
+ *    - hot:    closed loop, payers -> 1 payee (one merchant: every posting credits the same row).
+ *    - open:   open loop at a fixed offered rate, payers -> 5 payees; latency from each request's
+ *              scheduled send time (no coordinated omission).
+ *    During the load and the settle, /proc is sampled every 250 ms (bench/procs.ts): peak RSS of
+ *    the app's process group, and CPU (% of one core, over the load) per process kind (npm, sh,
+ *    tsx, primary, api, worker, node), Postgres, Redis and the bench itself.
+ * 3. A block per scenario, a summary table, the targets with PASS/FAIL (reported only: the exit
+ *    status is 0 whatever they say), and last one JSON line with everything, for wrappers.
+ *
+ * Knobs (environment):
+ *   BENCH_SCENARIOS         spread,hot,open  which scenarios, in order
+ *   BENCH_SECONDS           15       closed-loop duration per scenario (spread, hot)
+ *   BENCH_CONCURRENCY       64       closed-loop clients (and HTTP connections)
+ *   BENCH_RATE              1000     open loop: offered requests per second
+ *   BENCH_OPEN_SECONDS      30       open loop: duration
+ *   BENCH_OPEN_CONNECTIONS  256      open loop: most HTTP connections (keep-alive) to the app
+ *   BENCH_MAX_OUTSTANDING   2000     open loop: requests in flight beyond this are errors, not sent
+ *   BENCH_ACCOUNTS          200      funded payer accounts (1,000,000.00 USD each)
+ *   BENCH_PAYEES            5        payee (merchant) accounts of spread and open; hot uses 1
+ *   BENCH_SETTLE_SECONDS    120      most time to wait after the load for pending payments to post
+ *   BENCH_BASELINE          on       `off` skips baseline A (ratios then print as n/a)
+ *   BENCH_BASELINE_SECONDS  20       pgbench -T
+ *   BENCH_APP_DIR           repo root  where to run the app (bench an older checkout with this harness)
+ *   BENCH_START             npm start  the command starting the app (run by a shell in BENCH_APP_DIR)
+ *   BENCH_PORT              8099     the app's PORT
+ *   BENCH_READY_SECONDS     180      most time for the app to answer GET /ready = 200 (npm start may build)
+ *   BENCH_PROFILE           unset    a directory: every node process of the app writes a CPU profile
+ *                                    there (`--cpu-prof --cpu-prof-dir=<dir>` in the app's NODE_OPTIONS,
+ *                                    or on Node 20, which refuses that, `--import=bench/cpu-profile.mjs`)
+ *   BENCH_DATABASE_URL or DATABASE_URL  the Postgres server (its database name is ignored: the bench
+ *                                    uses `baseline_a` and `payments_bench`), default
+ *                                    postgres://postgres@127.0.0.1:5432
+ *   BENCH_REDIS_URL or REDIS_URL  Redis, default redis://127.0.0.1:6379
+ * The app gets DATABASE_URL, REDIS_URL, QUEUE_PREFIX (bench-<run>-<scenario>, its keys deleted
+ * afterwards), JWT_SECRET, PORT, LOG_LEVEL=warn, NODE_ENV=development and
+ * RATE_LIMIT_WRITES_PER_SECOND=0 / RATE_LIMIT_READS_PER_SECOND=0; any other variable of the
+ * environment (POSTING_PARTITIONS, DATABASE_POOL_SIZE, ...) passes through to it.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import postgres from "postgres";
-import { signAccessToken } from "../shared/auth/tokens.ts";
+import { resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { Redis } from "ioredis";
 import { loadConfig } from "../shared/config.ts";
-import { createSql, ensureDatabase } from "../shared/db/index.ts";
-import { migrate } from "../shared/db/migrate.ts";
-import { newId } from "../shared/ids.ts";
-import { openAccount, post, systemAccountNumber } from "../shared/ledger/index.ts";
+import { createSql, type Sql } from "../shared/db/index.ts";
+import { verifyLedger } from "../shared/ledger/index.ts";
+import { startApp } from "./app.ts";
+import { type BaselineResult, runBaselineA } from "./baseline.ts";
+import { checkpoint, createParties, databaseUrl, type Parties, recreateDatabase } from "./fixtures.ts";
+import { closedLoop, createClient, type LoadResult, type NextPayment, openLoop, percentile } from "./load.ts";
+import { ProcSampler } from "./procs.ts";
+import { evaluateTargets, printScenario, printSummary, type ScenarioResult } from "./report.ts";
 
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
-const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
-const ACCOUNTS = Number(process.env.BENCH_ACCOUNTS ?? 200);
-const SCENARIO = process.env.BENCH_SCENARIO === "hot" ? "hot" : "spread";
-const EXTRA_WORKERS = Number(process.env.BENCH_EXTRA_WORKERS ?? 0);
-const PORT = Number(process.env.BENCH_PORT ?? 8099);
-const DB_URL = process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/payments_bench";
+const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
+const BENCH_DB = "payments_bench";
+const REQUEST_TIMEOUT_MS = 10_000;
+const STOP_GRACE_MS = 20_000;
+const SCENARIO_NAMES = ["spread", "hot", "open"] as const;
+type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
-const env: Record<string, string> = {
-  DATABASE_URL: DB_URL,
-  REDIS_URL: process.env.REDIS_URL ?? "redis://127.0.0.1:6379",
-  QUEUE_PREFIX: `bench-${Date.now().toString(36)}`,
-  JWT_SECRET: "bench-secret-bench-secret-bench-secret-0123",
-  PORT: String(PORT),
-  LOG_LEVEL: "warn",
-  NODE_ENV: "development",
+function positive(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, not "${raw}"`);
+  return n;
+}
+
+function serverUrl(): string {
+  const url = new URL(
+    process.env.BENCH_DATABASE_URL || process.env.DATABASE_URL || "postgres://postgres@127.0.0.1:5432",
+  );
+  url.pathname = "/";
+  return url.toString();
+}
+
+function scenarioList(): ScenarioName[] {
+  const raw = (process.env.BENCH_SCENARIOS || SCENARIO_NAMES.join(",")).split(",").map((s) => s.trim());
+  for (const s of raw) {
+    if (!(SCENARIO_NAMES as readonly string[]).includes(s))
+      throw new Error(`BENCH_SCENARIOS: unknown scenario "${s}" (known: ${SCENARIO_NAMES.join(", ")})`);
+  }
+  return raw as ScenarioName[];
+}
+
+const knobs = {
+  scenarios: scenarioList(),
+  seconds: positive("BENCH_SECONDS", 15),
+  concurrency: Math.floor(positive("BENCH_CONCURRENCY", 64)),
+  rate: positive("BENCH_RATE", 1000),
+  openSeconds: positive("BENCH_OPEN_SECONDS", 30),
+  openConnections: Math.floor(positive("BENCH_OPEN_CONNECTIONS", 256)),
+  maxOutstanding: Math.floor(positive("BENCH_MAX_OUTSTANDING", 2000)),
+  accounts: Math.floor(positive("BENCH_ACCOUNTS", 200)),
+  payees: Math.floor(positive("BENCH_PAYEES", 5)),
+  settleSeconds: positive("BENCH_SETTLE_SECONDS", 120),
+  baseline: process.env.BENCH_BASELINE !== "off",
+  baselineSeconds: Math.floor(positive("BENCH_BASELINE_SECONDS", 20)),
+  appDir: resolve(process.env.BENCH_APP_DIR || REPO_ROOT),
+  start: process.env.BENCH_START || "npm start",
+  port: Math.floor(positive("BENCH_PORT", 8099)),
+  readySeconds: positive("BENCH_READY_SECONDS", 180),
+  profile: process.env.BENCH_PROFILE ? resolve(process.env.BENCH_PROFILE) : null,
+  server: serverUrl(),
+  redisUrl: process.env.BENCH_REDIS_URL || process.env.REDIS_URL || "redis://127.0.0.1:6379",
 };
-const config = loadConfig({ ...process.env, ...env });
+const RUN_ID = Date.now().toString(36);
 
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+/**
+ * BENCH_PROFILE: `--cpu-prof --cpu-prof-dir` in NODE_OPTIONS where Node allows it there; Node 20
+ * does not, so there a preloaded module (bench/cpu-profile.mjs) runs the same profiler instead.
+ */
+function profileEnv(dir: string | null): NodeJS.ProcessEnv {
+  const inherited = process.env.NODE_OPTIONS ?? "";
+  if (!dir) return {};
+  if (process.allowedNodeEnvironmentFlags.has("--cpu-prof"))
+    return { NODE_OPTIONS: `${inherited} --cpu-prof --cpu-prof-dir=${dir}`.trim() };
+  const preload = pathToFileURL(fileURLToPath(new URL("./cpu-profile.mjs", import.meta.url))).href;
+  return { NODE_OPTIONS: `${inherited} --import=${preload}`.trim(), BENCH_CPU_PROF_DIR: dir };
 }
 
-async function freshDatabase(): Promise<void> {
-  const admin = new URL(DB_URL);
-  const name = admin.pathname.slice(1);
-  admin.pathname = "/postgres";
-  const a = postgres(admin.toString(), { max: 1, onnotice: () => {} });
-  await a`drop database if exists ${a(name)} with (force)`;
-  await a.end();
-  await ensureDatabase(DB_URL);
-  const sql = createSql(DB_URL, { max: 1 });
-  await migrate(sql);
-  await sql.end();
+/** The app's environment for one scenario. */
+function appEnv(queuePrefix: string): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    DATABASE_URL: databaseUrl(knobs.server, BENCH_DB),
+    REDIS_URL: knobs.redisUrl,
+    QUEUE_PREFIX: queuePrefix,
+    JWT_SECRET: "bench-secret-bench-secret-bench-secret-0123",
+    PORT: String(knobs.port),
+    LOG_LEVEL: "warn",
+    NODE_ENV: "development",
+    RATE_LIMIT_WRITES_PER_SECOND: "0",
+    RATE_LIMIT_READS_PER_SECOND: "0",
+    ...profileEnv(knobs.profile),
+  };
 }
 
-function start(script: string): ChildProcess {
-  // BENCH_PROFILE=dir writes a CPU profile of each system process there (open it in Chrome DevTools).
-  const profile = process.env.BENCH_PROFILE
-    ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`]
-    : [];
-  return spawn(process.execPath, [...profile, "--import", "tsx", script], {
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "inherit", "inherit"],
-  });
+function paymentSource(parties: Parties, keyPrefix: string): NextPayment {
+  const { payers, payees } = parties;
+  return (n) => {
+    const payer = payers[Math.floor(Math.random() * payers.length)]!;
+    return {
+      token: payer.token,
+      from: payer.account,
+      to: payees[Math.floor(Math.random() * payees.length)]!,
+      amount: `0.${String((n % 99) + 1).padStart(2, "0")}`,
+      idempotencyKey: `${keyPrefix}-${n}`,
+    };
+  };
 }
 
-async function waitReady(): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(`http://127.0.0.1:${PORT}/ready`);
-      if (res.ok) return;
-    } catch {
-      // not up yet
-    }
+/** Waits (bounded) until no payment is pending; returns how many still are. */
+async function settle(sql: Sql, seconds: number): Promise<number> {
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    const [row] = await sql<
+      { n: number }[]
+    >`select count(*)::int as n from payments where status = 'pending'`;
+    if (row!.n === 0 || Date.now() >= deadline) return row!.n;
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error("the system did not become ready");
 }
 
-interface Payer {
-  token: string;
-  account: string;
+interface PostingStats {
+  posted: number;
+  postedPerS: number;
+  p50: number;
+  p99: number;
+  failed: number;
+  failureCodes: Record<string, number>;
+  balanced: boolean;
+  transactions: number;
+}
+
+/** posted/s = posted ÷ (last completed_at − first created_at); accept->posted from the same columns. */
+async function postingStats(sql: Sql): Promise<PostingStats> {
+  const [row] = await sql<
+    { posted: number; failed: number; first: Date | null; last: Date | null; p50: string; p99: string }[]
+  >`
+    select count(*) filter (where completed_at is not null)::int as posted,
+           count(*) filter (where status = 'failed')::int as failed,
+           min(created_at) as first,
+           max(completed_at) as last,
+           percentile_disc(0.5) within group (order by extract(epoch from completed_at - created_at) * 1000)
+             filter (where completed_at is not null) as p50,
+           percentile_disc(0.99) within group (order by extract(epoch from completed_at - created_at) * 1000)
+             filter (where completed_at is not null) as p99
+      from payments`;
+  const codes = await sql<{ code: string; n: number }[]>`
+    select coalesce(failure_code, '?') as code, count(*)::int as n
+      from payments where status = 'failed' group by 1`;
+  const [txs] = await sql<{ n: number }[]>`select count(*)::int as n from transactions`;
+  const ledger = await verifyLedger(sql);
+  const span = row!.first && row!.last ? (row!.last.getTime() - row!.first.getTime()) / 1000 : 0;
+  return {
+    posted: row!.posted,
+    postedPerS: span > 0 ? row!.posted / span : 0,
+    p50: row!.p50 === null ? Number.NaN : Number(row!.p50),
+    p99: row!.p99 === null ? Number.NaN : Number(row!.p99),
+    failed: row!.failed,
+    failureCodes: Object.fromEntries(codes.map((c) => [c.code, c.n])),
+    balanced:
+      ledger.trialBalance.every((t) => t.net === 0n) &&
+      ledger.mismatchedAccounts.length === 0 &&
+      ledger.heldMismatch.length === 0 &&
+      ledger.heldMovementMismatch.length === 0,
+    transactions: txs!.n,
+  };
+}
+
+/** Removes the scenario's queue keys from Redis (its prefix is used by no one else). */
+async function deleteQueueKeys(prefix: string): Promise<void> {
+  const redis = new Redis(knobs.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
+      if (keys.length > 0) await redis.unlink(...keys);
+      cursor = next;
+    } while (cursor !== "0");
+  } catch (err) {
+    console.error(`bench: could not delete the Redis keys under ${prefix}: ${(err as Error).message}`);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function runLoad(name: ScenarioName, origin: string, next: NextPayment): Promise<LoadResult> {
+  if (name === "open") {
+    const pool = createClient(origin, knobs.openConnections, REQUEST_TIMEOUT_MS);
+    try {
+      return await openLoop(pool, {
+        rate: knobs.rate,
+        seconds: knobs.openSeconds,
+        maxOutstanding: knobs.maxOutstanding,
+        timeoutMs: REQUEST_TIMEOUT_MS,
+        next,
+      });
+    } finally {
+      await pool.close().catch(() => {});
+    }
+  }
+  const pool = createClient(origin, knobs.concurrency, REQUEST_TIMEOUT_MS);
+  try {
+    return await closedLoop(pool, { concurrency: knobs.concurrency, seconds: knobs.seconds, next });
+  } finally {
+    await pool.close().catch(() => {});
+  }
+}
+
+type Measured = Omit<ScenarioResult, "stop_forced">;
+
+/** One scenario on a fresh database and a fresh app start; the app is stopped whatever happens. */
+async function runScenario(name: ScenarioName, baseline: BaselineResult | null): Promise<ScenarioResult> {
+  const prefix = `bench-${RUN_ID}-${name}`;
+  const env = appEnv(prefix);
+  console.log(`\nbench: ${name}: fresh database ${BENCH_DB}, starting \`${knobs.start}\` in ${knobs.appDir}`);
+  await recreateDatabase(knobs.server, BENCH_DB);
+  const app = await startApp({
+    dir: knobs.appDir,
+    command: knobs.start,
+    port: knobs.port,
+    env,
+    readyTimeoutMs: knobs.readySeconds * 1000,
+  });
+  const sql = createSql(databaseUrl(knobs.server, BENCH_DB), { max: 2, applicationName: "payments-bench" });
+  let measured: Measured;
+  let stopForced = false;
+  try {
+    measured = await measure(name, { pgid: app.pgid, sql, env, prefix, baseline });
+  } finally {
+    await sql.end({ timeout: 5 });
+    stopForced = (await app.stop(STOP_GRACE_MS)).forced;
+    await deleteQueueKeys(prefix);
+  }
+  return { ...measured, stop_forced: stopForced };
+}
+
+/** Funds the accounts, runs the load while sampling /proc, settles, reads the results. */
+async function measure(
+  name: ScenarioName,
+  ctx: { pgid: number; sql: Sql; env: NodeJS.ProcessEnv; prefix: string; baseline: BaselineResult | null },
+): Promise<Measured> {
+  const { sql, baseline } = ctx;
+  const payeeCount = name === "hot" ? 1 : knobs.payees;
+  const parties = await createParties(sql, loadConfig(ctx.env), {
+    payers: knobs.accounts,
+    payees: payeeCount,
+  });
+  await checkpoint(knobs.server);
+  const next = paymentSource(parties, ctx.prefix);
+  console.log(`bench: ${name}: app ready, ${knobs.accounts} payers funded; load running`);
+
+  const sampler = new ProcSampler(ctx.pgid, BENCH_DB);
+  sampler.start();
+  sampler.beginCpu();
+  const benchCpu0 = process.cpuUsage();
+  const load = await runLoad(name, `http://127.0.0.1:${knobs.port}`, next);
+  const cpu = sampler.endCpu();
+  const benchCpu = process.cpuUsage(benchCpu0);
+  cpu.pct.bench = round1(((benchCpu.user + benchCpu.system) / 1e6 / cpu.seconds) * 100);
+
+  const stillPending = await settle(sql, knobs.settleSeconds);
+  sampler.stop();
+  const posting = await postingStats(sql);
+  return {
+    scenario: name,
+    mode: name === "open" ? "open" : "closed",
+    payers: knobs.accounts,
+    payees: payeeCount,
+    concurrency: name === "open" ? null : knobs.concurrency,
+    offered_per_s: name === "open" ? knobs.rate : null,
+    seconds: name === "open" ? knobs.openSeconds : knobs.seconds,
+    accepted: load.accepted,
+    accepted_per_s: round1(load.accepted / load.seconds),
+    posted: posting.posted,
+    posted_per_s: round1(posting.postedPerS),
+    ratio_to_a: baseline ? Math.round((posting.postedPerS / baseline.tps) * 1000) / 1000 : null,
+    accept_ms_p50: round1(percentile(load.latencies, 50)),
+    accept_ms_p99: round1(percentile(load.latencies, 99)),
+    accept_to_posted_ms_p50: round1(posting.p50),
+    accept_to_posted_ms_p99: round1(posting.p99),
+    errors: load.errors,
+    error_kinds: load.errorKinds,
+    still_pending: stillPending,
+    failed: posting.failed,
+    failure_codes: posting.failureCodes,
+    ledger_balanced: posting.balanced,
+    ledger_transactions: posting.transactions,
+    peak_rss_mib: round1(sampler.peakRssKiB / 1024),
+    peak_rss_mib_by_kind: Object.fromEntries(
+      Object.entries(sampler.peakRssByKindKiB).map(([k, kib]) => [k, round1(kib / 1024)]),
+    ),
+    cpu_pct: cpu.pct,
+    processes: cpu.processes,
+    send_lag_ms_p99: load.sendLagP99 === undefined ? null : round1(load.sendLagP99),
+  };
+}
+
+function round1(n: number): number {
+  return Math.round(n * 10) / 10;
 }
 
 async function main(): Promise<void> {
+  // Exiting on a signal runs the exit hook that kills the app's process group (bench/app.ts).
+  process.once("SIGINT", () => process.exit(130));
+  process.once("SIGTERM", () => process.exit(143));
+  const hidePassword = (url: string) => url.replace(/:[^:@/]*@/, ":***@");
+  const shown = { ...knobs, server: hidePassword(knobs.server), redisUrl: hidePassword(knobs.redisUrl) };
+  console.log(`bench: run ${RUN_ID} ${JSON.stringify(shown)}`);
+
+  let baseline: BaselineResult | null = null;
+  if (knobs.baseline) {
+    console.log(`bench: baseline A: pgbench, 16 clients, ${knobs.baselineSeconds} s`);
+    baseline = await runBaselineA(knobs.server, knobs.baselineSeconds);
+    console.log(
+      `bench: baseline A: ${baseline.tps.toFixed(1)} tps (avg latency ${baseline.latencyMsAvg} ms)`,
+    );
+  }
+
+  const results: ScenarioResult[] = [];
+  for (const name of knobs.scenarios) {
+    const result = await runScenario(name, baseline);
+    results.push(result);
+    printScenario(result, evaluateTargets([result]));
+  }
+  const targets = evaluateTargets(results);
+  printSummary(baseline, results, targets);
   console.log(
-    `bench: scenario=${SCENARIO} seconds=${SECONDS} concurrency=${CONCURRENCY} accounts=${ACCOUNTS} extra_workers=${EXTRA_WORKERS}`,
+    JSON.stringify({
+      bench: "payments",
+      run: RUN_ID,
+      at: new Date().toISOString(),
+      knobs: shown,
+      baseline_a: baseline,
+      scenarios: results,
+      targets,
+    }),
   );
-  await freshDatabase();
-  const sql = createSql(DB_URL, { max: 5 });
-  const users: Payer[] = [];
-  for (let i = 0; i < ACCOUNTS; i++) {
-    const id = newId("usr");
-    await sql`insert into users (id, email, password_hash, role) values (${id}, ${`${id}@bench.test`}, 'x', 'customer')`;
-    const account = await openAccount(sql, { ownerId: id, currency: "USD" });
-    await sql.begin((tx) =>
-      post(tx, {
-        kind: "deposit",
-        reference: `bench-fund:${account.account_number}`,
-        legs: [
-          { account: systemAccountNumber("external", "USD"), direction: "DEBIT", amount: 100_000_000n },
-          { account: account.account_number, direction: "CREDIT", amount: 100_000_000n },
-        ],
-      }),
-    );
-    users.push({
-      token: await signAccessToken(config, { userId: id, role: "customer" }),
-      account: account.account_number,
-    });
-  }
-  const merchantId = newId("usr");
-  await sql`insert into users (id, email, password_hash, role) values (${merchantId}, ${`${merchantId}@bench.test`}, 'x', 'merchant')`;
-  const merchant = await openAccount(sql, { ownerId: merchantId, currency: "USD" });
-
-  const children = [
-    start("main.ts"),
-    ...Array.from({ length: EXTRA_WORKERS }, () => start("worker/main.ts")),
-  ];
-  try {
-    await waitReady();
-    const acceptLatencies: number[] = [];
-    const ids: string[] = [];
-    let errors = 0;
-    let seq = 0;
-    const started = performance.now();
-    const deadline = started + SECONDS * 1000;
-    const loop = async () => {
-      while (performance.now() < deadline) {
-        const n = seq++;
-        const payer = users[Math.floor(Math.random() * users.length)]!;
-        let to = merchant.account_number;
-        if (SCENARIO === "spread") {
-          do to = users[Math.floor(Math.random() * users.length)]!.account;
-          while (to === payer.account);
-        }
-        const t0 = performance.now();
-        const res = await fetch(`http://127.0.0.1:${PORT}/api/v1/payments`, {
-          method: "POST",
-          headers: {
-            authorization: `Bearer ${payer.token}`,
-            "content-type": "application/json",
-            "idempotency-key": `bench-${n}`,
-          },
-          body: JSON.stringify({
-            from_account: payer.account,
-            to_account: to,
-            amount: `0.${String((n % 99) + 1).padStart(2, "0")}`,
-            currency: "USD",
-          }),
-        });
-        const body = (await res.json()) as { id?: string };
-        if (res.status === 202 && body.id) {
-          acceptLatencies.push(performance.now() - t0);
-          ids.push(body.id);
-        } else {
-          errors++;
-          if (errors <= 3) console.error(`bench: request failed ${res.status} ${JSON.stringify(body)}`);
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: CONCURRENCY }, loop));
-    const acceptSeconds = (performance.now() - started) / 1000;
-
-    // Wait for everything accepted to post (bounded).
-    const settleDeadline = Date.now() + 120_000;
-    let pending = Number.POSITIVE_INFINITY;
-    while (Date.now() < settleDeadline) {
-      const [row] = await sql<
-        { n: number }[]
-      >`select count(*)::int as n from payments where status = 'pending'`;
-      pending = row!.n;
-      if (pending === 0) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    const [timing] = await sql<{ first: Date; last: Date; posted: number }[]>`
-      select min(created_at) as first, max(completed_at) as last, count(*)::int as posted
-        from payments where completed_at is not null`;
-    const lat = await sql<{ ms: number }[]>`
-      select extract(epoch from (completed_at - created_at)) * 1000 as ms from payments where completed_at is not null`;
-    const settle = lat.map((r) => Number(r.ms)).sort((a, b) => a - b);
-    const accept = acceptLatencies.sort((a, b) => a - b);
-    const postedSeconds = (timing!.last.getTime() - timing!.first.getTime()) / 1000;
-    const [batches] = await sql<{ txs: number }[]>`select count(*)::int as txs from transactions`;
-    const [ledger] = await sql<{ bad: number }[]>`
-      select count(*)::int as bad from (
-        select currency from ledger_entries group by currency
-        having sum(case when direction = 'CREDIT' then amount else -amount end) <> 0) x`;
-    const result = {
-      scenario: SCENARIO,
-      concurrency: CONCURRENCY,
-      accepted: ids.length,
-      errors,
-      still_pending: pending,
-      accepted_per_s: +(ids.length / acceptSeconds).toFixed(1),
-      posted_per_s: +(timing!.posted / postedSeconds).toFixed(1),
-      accept_ms_p50: +percentile(accept, 50).toFixed(1),
-      accept_ms_p99: +percentile(accept, 99).toFixed(1),
-      accept_to_posted_ms_p50: +percentile(settle, 50).toFixed(1),
-      accept_to_posted_ms_p99: +percentile(settle, 99).toFixed(1),
-      ledger_transactions: batches!.txs,
-      ledger_balanced: ledger!.bad === 0,
-    };
-    console.table(result);
-    console.log(JSON.stringify(result));
-  } finally {
-    for (const c of children) c.kill("SIGTERM");
-    await Promise.all(
-      children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once("exit", r)))),
-    );
-    await sql.end();
-  }
 }
 
 await main();
