@@ -4,6 +4,7 @@ import { dirname, relative } from "node:path";
 import { serveStatic } from "@hono/node-server/serve-static";
 import { swaggerUI } from "@hono/swagger-ui";
 import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Services } from "../shared/context.ts";
 import { ValidationError } from "../shared/errors.ts";
@@ -56,18 +57,26 @@ export function createApp(services: Services): App {
     );
   });
 
-  app.use(
-    "*",
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: (c) =>
-        problemResponse(c, {
-          status: 413,
-          code: "payload_too_large",
-          detail: `The request body exceeds ${MAX_BODY_BYTES} bytes.`,
-        }),
-    }),
-  );
+  const tooLarge = (c: Context<AppEnv>) =>
+    problemResponse(c, {
+      status: 413,
+      code: "payload_too_large",
+      detail: `The request body exceeds ${MAX_BODY_BYTES} bytes.`,
+    });
+  const streamedBodyLimit = bodyLimit({ maxSize: MAX_BODY_BYTES, onError: tooLarge });
+  app.use("*", (c, next) => {
+    // A declared length is checked from the header (Node's parser holds the body to it), and a
+    // read without one has no body. Only other bodies (chunked) go through hono's bodyLimit, which
+    // reads `c.req.raw.body` and so builds a full web Request: a cost every request paid before.
+    const length = c.req.header("content-length");
+    if (c.req.header("transfer-encoding") === undefined) {
+      if (length !== undefined) {
+        return Number.parseInt(length, 10) > MAX_BODY_BYTES ? Promise.resolve(tooLarge(c)) : next();
+      }
+      if (c.req.method === "GET" || c.req.method === "HEAD") return next();
+    }
+    return streamedBodyLimit(c, next);
+  });
   app.use("*", exactJson);
 
   app.onError((err, c) => {

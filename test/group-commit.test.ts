@@ -133,7 +133,7 @@ describe("group-commit acceptance through the API", async () => {
     expect(statuses).toEqual([202, 409, 409, 409, 409, 409]);
     for (const r of results.filter((r) => r.status === 409))
       expect(r.body.code).toBe("idempotency_key_in_use");
-    const [{ n }] = await t.services.sql<{ n: number }[]>`
+    const [{ n }] = await t.services.sql<[{ n: number }]>`
       select count(*)::int as n from idempotency_keys where principal = ${alice.id} and key = ${k}`;
     expect(n).toBe(1);
     const created = results.find((r) => r.status === 202)!;
@@ -194,7 +194,7 @@ describe("group-commit acceptance through the API", async () => {
     ]);
     expect(results.map((r) => r.status)).toEqual([202, 400, 202]);
     expect(results[1]!.body.code).toBe("invalid_value");
-    const [{ n }] = await t.services.sql<{ n: number }[]>`
+    const [{ n }] = await t.services.sql<[{ n: number }]>`
       select count(*)::int as n from idempotency_keys where principal = ${alice.id} and key = ${poisoned}`;
     expect(n).toBe(0);
     // The key was not used: the corrected request goes through with it.
@@ -234,7 +234,7 @@ describe("posting nudges", async () => {
       await queues.nudgePosting(partition);
       const counts = await queue.getJobCounts("waiting", "active", "delayed");
       expect(counts.active).toBe(1);
-      expect(counts.waiting + counts.delayed).toBeLessThanOrEqual(1);
+      expect((counts.waiting ?? 0) + (counts.delayed ?? 0)).toBeLessThanOrEqual(1);
       releaseFirst();
       // The nudge during the drain is not lost: exactly one more drain runs after it.
       await waitFor(async () => started.length === 2 || null, { what: "the follow-up drain" });
