@@ -1,8 +1,19 @@
-# One image for the API and the workers: `npm start` (both, the default), `npm run start:api`,
-# `npm run start:worker`. tsx runs the TypeScript sources directly, so there is no build step and
-# tsx is a runtime dependency: `npm ci --omit=dev` installs all the image needs.
-FROM node:20-bookworm-slim
+# One image for the API and the workers. `node dist/main.js` (the default) is npm start: a
+# supervisor running API and worker processes; `node dist/api/main.js` and `node dist/worker/main.js`
+# run one role each (docker-compose.yml). The image runs compiled JavaScript with plain node: the
+# build stage compiles with the dev dependencies, the runtime stage has only the production ones.
 
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json main.ts ./
+COPY api ./api
+COPY worker ./worker
+COPY shared ./shared
+RUN npm run build
+
+FROM node:20-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 
@@ -10,9 +21,12 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
-COPY . .
+# package.json (above) makes dist/ ES modules; migrations/ is read at start, next to package.json.
+COPY migrations ./migrations
+COPY --from=build /app/dist ./dist
 
 # Files stay owned by root and read-only for the app user.
 USER node
 EXPOSE 8000
-CMD ["npm", "start"]
+# node itself, not npm: SIGTERM reaches the supervisor directly (compose adds an init process).
+CMD ["node", "dist/main.js"]

@@ -1,9 +1,21 @@
+import { existsSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Sql } from "./index.ts";
 
-export const MIGRATIONS_DIR = fileURLToPath(new URL("../../migrations", import.meta.url));
+/**
+ * The nearest directory above `from` that holds package.json: the repository root, whether this
+ * file runs as TypeScript source (`shared/db/`) or compiled (`dist/shared/db/`).
+ */
+function packageRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, "package.json"))) return dir;
+    if (dirname(dir) === dir) throw new Error(`no package.json above ${from}`);
+  }
+}
+
+export const MIGRATIONS_DIR = join(packageRoot(dirname(fileURLToPath(import.meta.url))), "migrations");
 
 /** Arbitrary but fixed: every process that migrates takes this advisory lock first. */
 const MIGRATION_LOCK_KEY = 727_274_001;
