@@ -1,9 +1,13 @@
-// npm run start:api: migrations, then only the HTTP API.
-import { boot, configOrExit, shutdownServices } from "../shared/bootstrap.ts";
+// npm run start:api, and each API process of npm start: only the HTTP API.
+import cluster from "node:cluster";
+import { boot, shutdownServices } from "../shared/bootstrap.ts";
+import { configOrExit } from "../shared/config.ts";
 import { onShutdown } from "../shared/process.ts";
 import { startApi } from "./server.ts";
 
+process.title = "payments-api";
 const config = configOrExit();
-const services = await boot(config, "api");
+// Under npm start the supervisor has prepared the database already.
+const services = await boot(config, "api", { prepare: !cluster.isWorker });
 const api = await startApi(services, config.PORT);
 onShutdown(services.log, [api.close, () => shutdownServices(services)]);

@@ -6,7 +6,8 @@ export type Logger = pino.Logger;
 export function createLogger(level: string): Logger {
   return pino({
     level,
-    base: { service: "payments" },
+    // pid: npm start runs several processes that write to the same output.
+    base: { service: "payments", pid: process.pid },
     // Defence in depth: even if a secret ends up in a logged object, it is not written.
     redact: {
       paths: [

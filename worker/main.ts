@@ -1,9 +1,14 @@
-// npm run start:worker: migrations, then only the BullMQ workers. Run as many as you like.
-import { boot, configOrExit, shutdownServices } from "../shared/bootstrap.ts";
+// npm run start:worker, and each worker process of npm start: only the BullMQ workers and the
+// periodic duties. Run as many as you like.
+import cluster from "node:cluster";
+import { boot, shutdownServices } from "../shared/bootstrap.ts";
+import { configOrExit } from "../shared/config.ts";
 import { onShutdown } from "../shared/process.ts";
 import { startWorkers } from "./index.ts";
 
+process.title = "payments-worker";
 const config = configOrExit();
-const services = await boot(config, "worker");
+// Under npm start the supervisor has prepared the database already.
+const services = await boot(config, "worker", { prepare: !cluster.isWorker });
 const workers = await startWorkers(services);
 onShutdown(services.log, [workers.close, () => shutdownServices(services)]);

@@ -7,7 +7,7 @@ import { hashPassword } from "./passwords.ts";
  * Creates the admin named by ADMIN_EMAIL / ADMIN_PASSWORD when no user has that email yet. Safe to
  * run at every start and from several processes at once: the unique email index keeps it to one.
  */
-export async function ensureAdmin(services: Services): Promise<void> {
+export async function ensureAdmin(services: Pick<Services, "config" | "sql" | "log">): Promise<void> {
   const { config, sql, log } = services;
   if (!config.ADMIN_EMAIL || !config.ADMIN_PASSWORD) return;
   const email = config.ADMIN_EMAIL;
