@@ -1,8 +1,5 @@
-import { createBullBoard } from "@bull-board/api";
-import { BullMQAdapter } from "@bull-board/api/bullMQAdapter";
-import { HonoAdapter } from "@bull-board/hono";
 import { serveStatic } from "@hono/node-server/serve-static";
-import type { Context } from "hono";
+import { type Context, Hono } from "hono";
 import { getCookie, setCookie } from "hono/cookie";
 import { authenticate } from "../../../shared/auth/authenticate.ts";
 import { authenticateBasic } from "../../../shared/auth/basic.ts";
@@ -92,12 +89,33 @@ export function registerQueueDashboard(app: App, services: Services): void {
   });
   // The dashboard's own links point at the base with a trailing slash.
   app.get(`${BASE}/`, (c) => c.redirect(BASE));
-  const adapter = new HonoAdapter(serveStatic);
-  createBullBoard({
-    queues: services.queues.all().map((q) => new BullMQAdapter(q)),
-    serverAdapter: adapter,
-    options: { uiConfig: { boardTitle: "Payments queues" } },
-  });
-  adapter.setBasePath(BASE);
-  app.route(BASE, adapter.registerPlugin());
+  const board = lazyBoard(services);
+  app.all(BASE, async (c) => (await board()).fetch(c.req.raw, c.env));
+  app.all(`${BASE}/*`, async (c) => (await board()).fetch(c.req.raw, c.env));
+}
+
+/**
+ * bull-board is loaded on the first dashboard request, not at boot: it weighs ~20 MiB of memory in
+ * every API process, and most processes never serve the dashboard.
+ */
+function lazyBoard(services: Services): () => Promise<Hono> {
+  let board: Promise<Hono> | null = null;
+  return () => {
+    board ??= (async () => {
+      const [{ createBullBoard }, { BullMQAdapter }, { HonoAdapter }] = await Promise.all([
+        import("@bull-board/api"),
+        import("@bull-board/api/bullMQAdapter"),
+        import("@bull-board/hono"),
+      ]);
+      const adapter = new HonoAdapter(serveStatic);
+      createBullBoard({
+        queues: services.queues.all().map((q) => new BullMQAdapter(q)),
+        serverAdapter: adapter,
+        options: { uiConfig: { boardTitle: "Payments queues" } },
+      });
+      adapter.setBasePath(BASE);
+      return new Hono().route(BASE, adapter.registerPlugin());
+    })();
+    return board;
+  };
 }
