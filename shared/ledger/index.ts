@@ -85,7 +85,14 @@ export async function postBatch(tx: Tx, postings: PostingInput[]): Promise<Posti
   const accounts = new Map(locked.map((a) => [a.account_number, { ...a }]));
   const dirty = new Set<string>();
   const results: PostingResult[] = [];
-  const txRows: Record<string, string | null>[] = [];
+  const txRows: {
+    id: string;
+    kind: string;
+    reference: string;
+    payment_id: string | null;
+    refund_id: string | null;
+    description: string | null;
+  }[] = [];
   const entryRows: (string | bigint)[][] = [];
   const holdRows: { transaction_id: string; account_number: string; delta: string }[] = [];
   const createdAt = new Date();
@@ -154,7 +161,13 @@ export async function postBatch(tx: Tx, postings: PostingInput[]): Promise<Posti
     // account locks taken above are held for one round trip of writes, not four.
     const changed = [...dirty].map((n) => accounts.get(n)!);
     await Promise.all([
-      tx`insert into transactions ${tx(txRows, "id", "kind", "reference", "payment_id", "refund_id", "description")}`,
+      // Arrays, not a VALUES list: one statement text (prepared once) whatever the batch size.
+      tx`
+        insert into transactions (id, kind, reference, payment_id, refund_id, description)
+        select * from unnest(
+          ${txRows.map((r) => r.id)}::text[], ${txRows.map((r) => r.kind)}::text[],
+          ${txRows.map((r) => r.reference)}::text[], ${txRows.map((r) => r.payment_id)}::text[],
+          ${txRows.map((r) => r.refund_id)}::text[], ${txRows.map((r) => r.description)}::text[])`,
       tx`
         insert into ledger_entries (transaction_id, account_number, currency, direction, amount, balance_after)
         select a, b, c, d, e, f from unnest(
@@ -166,7 +179,13 @@ export async function postBatch(tx: Tx, postings: PostingInput[]): Promise<Posti
           ${entryRows.map((r) => String(r[5]))}::bigint[]
         ) with ordinality as t(a, b, c, d, e, f, n) order by n`,
       ...(holdRows.length > 0
-        ? [tx`insert into hold_movements ${tx(holdRows, "transaction_id", "account_number", "delta")}`]
+        ? [
+            tx`
+              insert into hold_movements (transaction_id, account_number, delta)
+              select * from unnest(${holdRows.map((h) => h.transaction_id)}::text[],
+                                   ${holdRows.map((h) => h.account_number)}::text[],
+                                   ${holdRows.map((h) => h.delta)}::bigint[])`,
+          ]
         : []),
       tx`
         update accounts set balance = u.balance, held_balance = u.held_balance
