@@ -21,7 +21,13 @@ beforeAll(() => {
   expect(build.stdout + build.stderr).not.toMatch(/error TS/);
   expect(build.status).toBe(0);
 }, 120_000);
-afterAll(() => rmSync(OUT, { recursive: true, force: true }));
+/** Every process a test started; whatever a failed test left running is killed after the file. */
+const spawned = new Set<ChildProcess>();
+afterAll(() => {
+  for (const child of spawned)
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  rmSync(OUT, { recursive: true, force: true });
+});
 
 interface LogEntry {
   msg?: string;
@@ -49,9 +55,7 @@ class Running {
       }
       for (const wake of this.waiting) wake();
     });
-    afterAll(() => {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-    });
+    spawned.add(child);
   }
 
   get pid(): number {
@@ -308,6 +312,29 @@ describe("npm start (the supervisor, compiled)", () => {
     const goodbyes = system.logs.filter((e) => e.msg === "stopped" && live.includes(e.pid!));
     expect(goodbyes).toHaveLength(3);
     await expect(fetch(`${base}/health`)).rejects.toThrow();
+  });
+});
+
+describe("npm start when its log reader is gone", () => {
+  it("still stops every process promptly on SIGTERM (a broken stdout pipe never blocks an exit)", async () => {
+    const env = await isolatedEnv("process_epipe");
+    const system = start("main.js", {
+      ...env,
+      ...SUPERVISED,
+      JWT_SECRET: "process-test-secret-0123456789abcdef",
+    });
+    await system.waitForLogs((e) => e.msg === "api listening", 2, "'api listening'");
+    await system.waitForLogs((e) => e.msg === "workers started", 1, "'workers started'");
+    const children = system.logs.filter((e) => e.msg === "child started").map((e) => e.child_pid!);
+    expect(children).toHaveLength(3);
+    // Close the read end: from now on every write to stdout, in every process, fails with EPIPE.
+    system.child.stdout!.destroy();
+    const t0 = Date.now();
+    system.child.kill("SIGTERM");
+    expect(await exited(system.child)).toBe(0);
+    // Well before the supervisor's 30 s SIGKILL deadline.
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    for (const pid of children) expect(processInfo(pid).alive).toBe(false);
   });
 });
 
