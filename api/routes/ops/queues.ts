@@ -90,8 +90,13 @@ export function registerQueueDashboard(app: App, services: Services): void {
   // The dashboard's own links point at the base with a trailing slash.
   app.get(`${BASE}/`, (c) => c.redirect(BASE));
   const board = lazyBoard(services);
-  app.all(BASE, async (c) => (await board()).fetch(c.req.raw, c.env));
-  app.all(`${BASE}/*`, async (c) => (await board()).fetch(c.req.raw, c.env));
+  const serve = async (c: Context<AppEnv>) => {
+    const res = await (await board()).fetch(c.req.raw, c.env);
+    // Through the context, so headers set on the way (the session cookie) reach the browser.
+    return c.newResponse(res.body, res.status as 200, Object.fromEntries(res.headers));
+  };
+  app.all(BASE, serve);
+  app.all(`${BASE}/*`, serve);
 }
 
 /**
