@@ -1,11 +1,16 @@
-// npm start: the supervisor. Prepares the database once (migrations, admin), then runs
-// API_PROCESSES API processes sharing PORT and WORKER_PROCESSES worker processes as node:cluster
-// children, replaces the ones that die and stops them all on SIGTERM (shared/supervisor.ts).
+// npm start: the supervisor. Prepares the database once (migrations, admin), runs the workers
+// (posting, webhooks, periodic duties) itself, and runs API_PROCESSES API processes sharing PORT
+// (plus WORKER_PROCESSES - 1 more worker processes) as node:cluster children; replaces the ones
+// that die and stops them all on SIGTERM (shared/supervisor.ts). The workers live in this process
+// rather than in a child of their own because every Node process costs ~50 MiB of memory before
+// it does anything: one process fewer is what keeps the whole system within 300 MiB.
 import { fileURLToPath } from "node:url";
+import { boot, shutdownServices } from "./shared/bootstrap.ts";
 import { configOrExit } from "./shared/config.ts";
 import { createLogger } from "./shared/logger.ts";
 import { prepareDatabase } from "./shared/prepare.ts";
 import { supervise } from "./shared/supervisor.ts";
+import { startWorkers } from "./worker/index.ts";
 
 process.title = "payments-primary";
 const config = configOrExit();
@@ -29,11 +34,19 @@ if (config.JWT_SECRET_GENERATED) {
 // The children run the same way as this file: compiled (dist/**/*.js) or through tsx (*.ts).
 const ext = import.meta.url.endsWith(".ts") ? "ts" : "js";
 const entry = (path: string) => fileURLToPath(new URL(`${path}.${ext}`, import.meta.url));
+// The workers, unless they run elsewhere (WORKER_PROCESSES=0).
+const own = config.WORKER_PROCESSES > 0 ? await boot(config, "primary", { prepare: false }) : null;
+const workers = own ? await startWorkers(own) : null;
 supervise(
   log,
   [
     { role: "api", count: config.API_PROCESSES, exec: entry("./api/main") },
-    { role: "worker", count: config.WORKER_PROCESSES, exec: entry("./worker/main") },
+    { role: "worker", count: Math.max(0, config.WORKER_PROCESSES - 1), exec: entry("./worker/main") },
   ],
   env,
+  // On SIGTERM, alongside the children: the workers finish their current job, then all closes.
+  async () => {
+    await workers?.close();
+    if (own) await shutdownServices(own);
+  },
 );

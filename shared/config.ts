@@ -20,9 +20,17 @@ const schema = z
   .object({
     NODE_ENV: z.enum(["development", "test", "production"]).default("development"),
     PORT: z.coerce.number().int().min(0).max(65535).default(8000),
-    /** npm start: API processes sharing PORT (one per core by default). */
-    API_PROCESSES: z.coerce.number().int().min(1).max(64).default(availableParallelism()),
-    /** npm start: worker processes (BullMQ workers and periodic duties); 0 when they run elsewhere. */
+    /**
+     * npm start: API processes sharing PORT. Default: one per core but the one the primary's
+     * workers use (measured fastest on 2 cores: README, Performance).
+     */
+    API_PROCESSES: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(64)
+      .default(Math.max(1, availableParallelism() - 1)),
+    /** npm start: worker processes (BullMQ workers and periodic duties), the primary first; 0 when they run elsewhere. */
     WORKER_PROCESSES: z.coerce.number().int().min(0).max(64).default(1),
     DATABASE_URL: z
       .string()

@@ -47,7 +47,13 @@ interface Slot {
  * Forks the groups' children and supervises them until a signal (or a crash loop) ends it all;
  * exits the process itself. `env` is added to every child's environment.
  */
-export function supervise(log: Logger, groups: ChildGroup[], env: Record<string, string> = {}): void {
+export function supervise(
+  log: Logger,
+  groups: ChildGroup[],
+  env: Record<string, string> = {},
+  /** What the primary itself runs (the workers) stops with the children. */
+  closeOwn: () => Promise<void> = async () => {},
+): void {
   const slots: Slot[] = groups.flatMap((g) =>
     Array.from({ length: g.count }, (_, index) => ({
       role: g.role,
@@ -96,10 +102,13 @@ export function supervise(log: Logger, groups: ChildGroup[], env: Record<string,
 
   let exitCode = 0;
   let killTimer: NodeJS.Timeout | null = null;
+  let ownClosed: Promise<void> = Promise.resolve();
   const finish = (code: number) => {
     if (killTimer) clearTimeout(killTimer);
-    log.info("stopped");
-    process.exit(Math.max(code, exitCode));
+    void ownClosed.finally(() => {
+      log.info("stopped");
+      process.exit(Math.max(code, exitCode));
+    });
   };
 
   /** Stops forking and asks every child to stop; exits once they are gone. */
@@ -107,6 +116,10 @@ export function supervise(log: Logger, groups: ChildGroup[], env: Record<string,
     if (stopping) return;
     stopping = true;
     exitCode = code;
+    ownClosed = closeOwn().catch((err) => {
+      log.error({ err }, "error while stopping the primary's own work");
+      exitCode = 1;
+    });
     for (const slot of slots) {
       if (slot.restartTimer) clearTimeout(slot.restartTimer);
       slot.restartTimer = null;

@@ -140,10 +140,11 @@ async function settledPayment(base: string, token: string, id: string) {
   );
 }
 
-const SUPERVISED = { API_PROCESSES: "2", WORKER_PROCESSES: "1", PORT: "0" };
+// Two worker processes: the primary runs the first, a child the second.
+const SUPERVISED = { API_PROCESSES: "2", WORKER_PROCESSES: "2", PORT: "0" };
 
 describe("npm start (the supervisor, compiled)", () => {
-  it("prepares the database once, runs 2 API and 1 worker processes on one port, posts a payment end to end, and stops them all on SIGTERM", async () => {
+  it("prepares the database once, runs the workers itself, 2 API processes on one port and 1 more worker process, posts a payment end to end, and stops them all on SIGTERM", async () => {
     const env = await isolatedEnv("process");
     const system = start("main.js", {
       ...env,
@@ -157,7 +158,13 @@ describe("npm start (the supervisor, compiled)", () => {
     });
     try {
       const listening = await system.waitForLogs((e) => e.msg === "api listening", 2, "'api listening'");
-      await system.waitForLogs((e) => e.msg === "workers started", 1, "'workers started'");
+      const workersStarted = await system.waitForLogs(
+        (e) => e.msg === "workers started",
+        2,
+        "'workers started'",
+      );
+      // The primary runs workers itself; the second worker process is a child.
+      expect(workersStarted.filter((e) => e.pid === system.pid)).toHaveLength(1);
       // Both API processes share one port, even the random one PORT=0 picks.
       const port = listening[0]!.port!;
       expect(port).toBeGreaterThan(0);
