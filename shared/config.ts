@@ -57,7 +57,11 @@ const schema = z
     LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
     IDEMPOTENCY_TTL_HOURS: positiveInt.default(24),
     HOLD_TTL_SECONDS: positiveInt.default(7 * 24 * 3600),
-    POSTING_PARTITIONS: z.coerce.number().int().min(1).max(256).default(8),
+    /**
+     * Posting queues; an account's debits always land in the same one. One is fastest on a small
+     * machine (partitions meet on shared payee rows anyway); raise it with more worker processes.
+     */
+    POSTING_PARTITIONS: z.coerce.number().int().min(1).max(256).default(1),
     POSTING_BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(200),
     /** Group commit of acceptances: how long the first request of a group waits for others (0: one event-loop turn). */
     ACCEPT_GROUP_WINDOW_MS: z.coerce.number().int().min(0).max(50).default(1),
