@@ -114,10 +114,13 @@ export async function tryLockKeys(tx: Tx, refs: KeyRef[]): Promise<boolean[]> {
 
 /** The stored records of these keys (live or expired), by `keyId`, in one statement. */
 export async function findRecords(tx: Tx, refs: KeyRef[]): Promise<Map<string, StoredRecord>> {
+  // One primary-key lookup per key (a lateral join): a plain join or IN over unnest() may be
+  // planned as a scan of the whole table.
   const rows = await tx<(StoredRecord & { principal: string; key: string })[]>`
-    select principal, key, request_hash, response_status, response_body, expires_at > now() as live
-      from idempotency_keys
-     where (principal, key) in (select * from unnest(${refs.map((r) => r.principal)}::text[], ${refs.map((r) => r.key)}::text[]))`;
+    select k.principal, k.key, k.request_hash, k.response_status, k.response_body, k.expires_at > now() as live
+      from unnest(${refs.map((r) => r.principal)}::text[], ${refs.map((r) => r.key)}::text[]) as r(principal, key)
+     cross join lateral (
+       select * from idempotency_keys i where i.principal = r.principal and i.key = r.key) k`;
   return new Map(rows.map((r) => [keyId(r), r]));
 }
 
