@@ -42,9 +42,11 @@ export function createApp(services: Services): App {
     c.set("requestId", requestId);
     c.set("services", services);
     c.set("log", services.log.child({ request_id: requestId }));
+    // Before the response exists: set afterwards, it would turn node-server's light response
+    // into a full web Response on every request.
+    c.header("x-request-id", requestId);
     const started = performance.now();
     await next();
-    c.header("x-request-id", requestId);
     const seconds = (performance.now() - started) / 1000;
     const route = c.req.routePath === "/*" ? "unmatched" : c.req.routePath;
     services.metrics.httpDuration.observe(

@@ -48,9 +48,10 @@ export function problemResponse(
     request_id: (c.get("requestId") as string | undefined) ?? "",
     errors: p.errors ?? [],
   };
-  return new Response(JSON.stringify(body), {
-    status: p.status,
-    headers: { "content-type": "application/problem+json", ...(p.headers ?? {}) },
+  // Through the context: headers set earlier (x-request-id) come along.
+  return c.newResponse(JSON.stringify(body), p.status as 400, {
+    "content-type": "application/problem+json",
+    ...(p.headers ?? {}),
   });
 }
 

@@ -64,3 +64,25 @@ describe("the body size limit on the real HTTP server", () => {
     },
   );
 });
+
+describe("request ids on the real HTTP server", () => {
+  it("answers every response with x-request-id: its own, or the caller's when well-formed", async () => {
+    const base = `http://127.0.0.1:${api.port}`;
+    for (const [path, status] of [
+      ["/health", 200],
+      ["/api/v1/accounts", 401],
+      ["/no/such/route", 404],
+    ] as const) {
+      const res = await fetch(`${base}${path}`);
+      expect(res.status).toBe(status);
+      expect([path, res.headers.get("x-request-id")]).toEqual([
+        path,
+        expect.stringMatching(/^req_[0-9a-f-]{36}$/),
+      ]);
+    }
+    const echoed = await fetch(`${base}/health`, { headers: { "x-request-id": "trace-42" } });
+    expect(echoed.headers.get("x-request-id")).toBe("trace-42");
+    const refused = await fetch(`${base}/health`, { headers: { "x-request-id": "bad id with spaces" } });
+    expect(refused.headers.get("x-request-id")).toMatch(/^req_/);
+  });
+});
