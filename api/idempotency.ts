@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import type { Context } from "hono";
+import type { Context, TypedResponse } from "hono";
 import type { IdempotentRequest, IdempotentResult } from "../shared/idempotency.ts";
 import { readIdempotencyKey } from "../shared/idempotency.ts";
 import type { AppEnv } from "./env.ts";
@@ -18,12 +18,15 @@ export function idempotentRequest(
 }
 
 /**
- * Sends a stored (or fresh) idempotent response as recorded. Every idempotent route answers 202,
- * so the stored status is that; the body was written by JSON.stringify and parses back to itself.
+ * Sends a stored (or fresh) idempotent response as recorded: the stored text itself, so a replay is
+ * byte-identical by construction (and nothing is parsed and serialized again). Every idempotent
+ * route answers 202, so the stored status is that; typed as the JSON `T` it holds.
  */
 export function idempotentResponse<T>(c: Context<AppEnv>, result: IdempotentResult) {
-  const headers: Record<string, string> = result.replayed ? { "Idempotent-Replayed": "true" } : {};
-  return c.json(JSON.parse(result.body) as T, result.status as 202, headers);
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (result.replayed) headers["Idempotent-Replayed"] = "true";
+  const res: Response = c.body(result.body, result.status as 202, headers);
+  return res as Response & TypedResponse<T, 202, "json">;
 }
 
 /** Declares the header in OpenAPI; its rules are checked by readIdempotencyKey (400s, not 422s). */
