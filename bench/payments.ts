@@ -24,6 +24,8 @@
  * Knobs (environment):
  *   BENCH_SCENARIOS         spread,hot,open  which scenarios, in order
  *   BENCH_SECONDS           15       closed-loop duration per scenario (spread, hot)
+ *   BENCH_WARMUP_SECONDS    5        the same load first, unmeasured, on the freshly started app (JIT,
+ *                                    pools, caches); 0 skips it. Its payments count in no figure.
  *   BENCH_CONCURRENCY       64       closed-loop clients (and HTTP connections)
  *   BENCH_RATE              1000     open loop: offered requests per second
  *   BENCH_OPEN_SECONDS      30       open loop: duration
@@ -98,6 +100,7 @@ function scenarioList(): ScenarioName[] {
 const knobs = {
   scenarios: scenarioList(),
   seconds: positive("BENCH_SECONDS", 15),
+  warmupSeconds: process.env.BENCH_WARMUP_SECONDS === "0" ? 0 : positive("BENCH_WARMUP_SECONDS", 5),
   concurrency: Math.floor(positive("BENCH_CONCURRENCY", 64)),
   rate: positive("BENCH_RATE", 1000),
   openSeconds: positive("BENCH_OPEN_SECONDS", 30),
@@ -186,7 +189,7 @@ interface PostingStats {
 }
 
 /** posted/s = posted ÷ (last completed_at − first created_at); accept->posted from the same columns. */
-async function postingStats(sql: Sql): Promise<PostingStats> {
+async function postingStats(sql: Sql, since: Date): Promise<PostingStats> {
   const [row] = await sql<
     { posted: number; failed: number; first: Date | null; last: Date | null; p50: string; p99: string }[]
   >`
@@ -198,10 +201,10 @@ async function postingStats(sql: Sql): Promise<PostingStats> {
              filter (where completed_at is not null) as p50,
            percentile_disc(0.99) within group (order by extract(epoch from completed_at - created_at) * 1000)
              filter (where completed_at is not null) as p99
-      from payments`;
+      from payments where created_at >= ${since}`;
   const codes = await sql<{ code: string; n: number }[]>`
     select coalesce(failure_code, '?') as code, count(*)::int as n
-      from payments where status = 'failed' group by 1`;
+      from payments where status = 'failed' and created_at >= ${since} group by 1`;
   const [txs] = await sql<{ n: number }[]>`select count(*)::int as n from transactions`;
   const ledger = await verifyLedger(sql);
   const span = row!.first && row!.last ? (row!.last.getTime() - row!.first.getTime()) / 1000 : 0;
@@ -239,13 +242,18 @@ async function deleteQueueKeys(prefix: string): Promise<void> {
   }
 }
 
-async function runLoad(name: ScenarioName, origin: string, next: NextPayment): Promise<LoadResult> {
+async function runLoad(
+  name: ScenarioName,
+  origin: string,
+  next: NextPayment,
+  seconds = name === "open" ? knobs.openSeconds : knobs.seconds,
+): Promise<LoadResult> {
   if (name === "open") {
     const pool = createClient(origin, knobs.openConnections, REQUEST_TIMEOUT_MS);
     try {
       return await openLoop(pool, {
         rate: knobs.rate,
-        seconds: knobs.openSeconds,
+        seconds,
         maxOutstanding: knobs.maxOutstanding,
         timeoutMs: REQUEST_TIMEOUT_MS,
         next,
@@ -256,7 +264,7 @@ async function runLoad(name: ScenarioName, origin: string, next: NextPayment): P
   }
   const pool = createClient(origin, knobs.concurrency, REQUEST_TIMEOUT_MS);
   try {
-    return await closedLoop(pool, { concurrency: knobs.concurrency, seconds: knobs.seconds, next });
+    return await closedLoop(pool, { concurrency: knobs.concurrency, seconds, next });
   } finally {
     await pool.close().catch(() => {});
   }
@@ -301,7 +309,15 @@ async function measure(
     payers: knobs.accounts,
     payees: payeeCount,
   });
+  const origin = `http://127.0.0.1:${knobs.port}`;
+  if (knobs.warmupSeconds > 0) {
+    console.log(`bench: ${name}: warming up for ${knobs.warmupSeconds} s (not measured)`);
+    await runLoad(name, origin, paymentSource(parties, `${ctx.prefix}-warmup`), knobs.warmupSeconds);
+    await settle(sql, knobs.settleSeconds);
+  }
   await checkpoint(knobs.server);
+  // Figures from the database count only what the measured load created.
+  const [{ since }] = await sql<[{ since: Date }]>`select clock_timestamp() as since`;
   const next = paymentSource(parties, ctx.prefix);
   console.log(`bench: ${name}: app ready, ${knobs.accounts} payers funded; load running`);
 
@@ -309,14 +325,14 @@ async function measure(
   sampler.start();
   sampler.beginCpu();
   const benchCpu0 = process.cpuUsage();
-  const load = await runLoad(name, `http://127.0.0.1:${knobs.port}`, next);
+  const load = await runLoad(name, origin, next);
   const cpu = sampler.endCpu();
   const benchCpu = process.cpuUsage(benchCpu0);
   cpu.pct.bench = round1(((benchCpu.user + benchCpu.system) / 1e6 / cpu.seconds) * 100);
 
   const stillPending = await settle(sql, knobs.settleSeconds);
   sampler.stop();
-  const posting = await postingStats(sql);
+  const posting = await postingStats(sql, since);
   return {
     scenario: name,
     mode: name === "open" ? "open" : "closed",
