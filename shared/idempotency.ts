@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Ctx } from "./context.ts";
-import type { Tx } from "./db/index.ts";
+import type { Db, Tx } from "./db/index.ts";
 import { BadRequestError, ConflictError, UnavailableError, ValidationError } from "./errors.ts";
 
 /**
@@ -104,7 +104,7 @@ interface StoredRecord {
  * `findRecords`, as a statement of its own: a statement's snapshot is taken when it starts, so a
  * read in the same statement could miss a record committed while we waited.
  */
-export async function tryLockKeys(tx: Tx, refs: KeyRef[]): Promise<boolean[]> {
+export async function tryLockKeys(tx: Db, refs: KeyRef[]): Promise<boolean[]> {
   const rows = await tx<{ ok: boolean }[]>`
     select pg_try_advisory_xact_lock(hashtextextended(k, 0)) as ok
       from unnest(${refs.map(keyId)}::text[]) with ordinality as t(k, i)
@@ -113,7 +113,7 @@ export async function tryLockKeys(tx: Tx, refs: KeyRef[]): Promise<boolean[]> {
 }
 
 /** The stored records of these keys (live or expired), by `keyId`, in one statement. */
-export async function findRecords(tx: Tx, refs: KeyRef[]): Promise<Map<string, StoredRecord>> {
+export async function findRecords(tx: Db, refs: KeyRef[]): Promise<Map<string, StoredRecord>> {
   // One primary-key lookup per key (a lateral join): a plain join or IN over unnest() may be
   // planned as a scan of the whole table.
   const rows = await tx<(StoredRecord & { principal: string; key: string })[]>`
@@ -168,7 +168,7 @@ export function assertQueueUp(ctx: Pick<Ctx, "redis">): void {
  * absent by `findRecords`) is replaced; the caller holds each key's lock.
  */
 export async function saveRecords(
-  tx: Tx,
+  tx: Db,
   ttlHours: number,
   records: (KeyRef & { hash: string; status: number; body: string })[],
 ): Promise<void> {

@@ -126,6 +126,34 @@ describe("group-commit acceptance through the API", async () => {
     expect(ops.map((o) => o.payment_id)).toEqual([...ids].sort());
   });
 
+  it("answers each request with its payment exactly as stored", async () => {
+    const results = await Promise.all(
+      Array.from({ length: 5 }, (_, i) =>
+        pay(t, alice, body({ amount: `1.0${i}`, description: `n${i}`, metadata: { i: String(i) } })),
+      ),
+    );
+    for (const r of results) {
+      expect(r.status).toBe(202);
+      const [row] = await t.services.sql<
+        { created_at: Date; updated_at: Date; status: string; amount: bigint; description: string }[]
+      >`select created_at, updated_at, status, amount, description from payments where id = ${r.body.id}`;
+      expect(row!.created_at.toISOString()).toBe(r.body.created_at);
+      expect(row!.updated_at.toISOString()).toBe(r.body.created_at);
+      expect(r.body).toMatchObject({ status: "pending", updated_at: r.body.created_at, completed_at: null });
+      expect(String(row!.amount)).toBe(r.body.amount.replace(".", ""));
+      expect(row!.description).toBe(r.body.description);
+      const read = await t.request("GET", `/api/v1/payments/${r.body.id}`, { token: alice.token });
+      expect(read.body).toMatchObject({
+        id: r.body.id,
+        created_at: r.body.created_at,
+        amount: r.body.amount,
+        metadata: r.body.metadata,
+        from_account: r.body.from_account,
+        to_account: r.body.to_account,
+      });
+    }
+  });
+
   it("answers the same key twice in one group as two concurrent requests: one 202, one 409, one payment", async () => {
     const k = key();
     const results = await Promise.all(Array.from({ length: 6 }, () => pay(t, alice, body(), k)));

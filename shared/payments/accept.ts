@@ -1,5 +1,5 @@
 import type { Ctx } from "../context.ts";
-import { isDeterministicFailure, type Tx } from "../db/index.ts";
+import { type Db, isDeterministicFailure } from "../db/index.ts";
 import { ForbiddenError, NotFoundError, ValidationError } from "../errors.ts";
 import { GroupCommit, type Outcome } from "../group-commit.ts";
 import {
@@ -96,7 +96,7 @@ interface Acceptance {
  * them: the payment row's foreign keys keep them in existence, and a FOR SHARE here would queue
  * acceptance behind the posting workers' row locks on hot accounts.
  */
-async function lookUp(tx: Tx, group: Acceptance[]): Promise<(index: number) => Found> {
+async function lookUp(tx: Db, group: Acceptance[]): Promise<(index: number) => Found> {
   const numbers = [...new Set(group.flatMap((a) => a.needs.accounts))];
   const own = group.flatMap((a, i) => (a.needs.own ? [{ i, ...a.needs.own }] : []));
   const email = group.flatMap((a, i) => (a.needs.email ? [{ i, ...a.needs.email }] : []));
@@ -139,56 +139,82 @@ async function lookUp(tx: Tx, group: Acceptance[]): Promise<(index: number) => F
 
 interface Planned {
   index: number;
-  payment: NewPayment;
-  paymentId: string;
+  /** The payment row as inserted: its response is built before the insert returns. */
+  row: PaymentRow;
   operationId: string;
   partition: number;
 }
 
+/** The pending payment row a decision creates, stamped with the group's time. */
+function pendingRow(id: string, p: NewPayment, createdBy: string, now: Date): PaymentRow {
+  return {
+    id,
+    type: p.type,
+    status: "pending",
+    from_account: p.from,
+    to_account: p.to,
+    amount: p.amount,
+    currency: p.currency,
+    capture_method: p.captureMethod,
+    amount_capturable: 0n,
+    amount_captured: 0n,
+    amount_refunded: 0n,
+    description: p.description,
+    metadata: p.metadata,
+    failure_code: null,
+    failure_message: null,
+    transaction_id: null,
+    hold_expires_at: null,
+    pending_action: null,
+    pending_action_amount: null,
+    created_by: createdBy,
+    created_at: now,
+    updated_at: now,
+    completed_at: null,
+  };
+}
+
 /** The group's payments and their posting operations, in acceptance order, in one statement. */
-async function insertPayments(
-  tx: Tx,
-  group: Acceptance[],
-  planned: Planned[],
-): Promise<Map<string, PaymentRow>> {
-  const rows = planned.map((p, i) => ({
+function insertPayments(db: Db, planned: Planned[]) {
+  const rows = planned.map(({ row, operationId, partition }, i) => ({
     i,
-    id: p.paymentId,
-    op_id: p.operationId,
-    partition: p.partition,
-    type: p.payment.type,
-    from_account: p.payment.from,
-    to_account: p.payment.to,
-    amount: String(p.payment.amount),
-    currency: p.payment.currency,
-    capture_method: p.payment.captureMethod,
-    description: p.payment.description,
-    metadata: p.payment.metadata,
-    created_by: group[p.index]!.ctx.principal.userId,
+    id: row.id,
+    op_id: operationId,
+    partition,
+    type: row.type,
+    from_account: row.from_account,
+    to_account: row.to_account,
+    amount: String(row.amount),
+    currency: row.currency,
+    capture_method: row.capture_method,
+    description: row.description,
+    metadata: row.metadata,
+    created_by: row.created_by,
+    created_at: row.created_at.toISOString(),
   }));
-  const inserted = await tx<PaymentRow[]>`
+  return db`
     with x as (
-      select * from jsonb_to_recordset(${tx.json(rows as never)})
+      select * from jsonb_to_recordset(${db.json(rows as never)})
         as x(i int, id text, op_id text, partition int, type text, from_account text, to_account text, amount bigint,
-             currency text, capture_method text, description text, metadata jsonb, created_by text)
+             currency text, capture_method text, description text, metadata jsonb, created_by text,
+             created_at timestamptz)
     ), payment as (
-      insert into payments (id, type, from_account, to_account, amount, currency, capture_method, description, metadata, created_by)
-      select id, type, from_account, to_account, amount, currency, capture_method, description, metadata, created_by
+      insert into payments (id, type, from_account, to_account, amount, currency, capture_method, description, metadata,
+                            created_by, created_at, updated_at)
+      select id, type, from_account, to_account, amount, currency, capture_method, description, metadata,
+             created_by, created_at, created_at
         from x order by i
-      returning *
-    ), op as (
-      insert into operations (id, partition, kind, payment_id)
-      select op_id, partition, 'payment', id from x order by i
     )
-    select * from payment`;
-  return new Map(inserted.map((p) => [p.id, p]));
+    insert into operations (id, partition, kind, payment_id)
+    select op_id, partition, 'payment', id from x order by i`;
 }
 
 /**
  * Commits one group: every key locked and looked up, every account read, every acceptance decided,
- * the new payments, operations and idempotency records written: a handful of statements and one
- * COMMIT however many requests the group carries. A refused request changes nothing; the others
- * go on. After COMMIT, one nudge per partition touched.
+ * the new payments, operations and idempotency records written, in three round trips and one
+ * COMMIT however many requests the group carries: BEGIN goes out with the reads, COMMIT with the
+ * writes (the responses are built before the writes return, from the rows as inserted). A refused
+ * request changes nothing; the others go on. After COMMIT, one nudge per partition touched.
  */
 async function commitGroup(group: Acceptance[]): Promise<Outcome<IdempotentResult>[]> {
   const services = group[0]!.ctx;
@@ -197,14 +223,19 @@ async function commitGroup(group: Acceptance[]): Promise<Outcome<IdempotentResul
   const hashes = group.map((a) => requestFingerprint(a.req.method, a.req.path, a.req.body));
   const outcomes: Outcome<IdempotentResult>[] = [];
   const planned: Planned[] = [];
-  await services.sql.begin(async (tx) => {
-    // One round trip: the locks, then the stored records (a statement of their own, after the
-    // locks), and the accounts.
-    const [locked, stored, found] = await Promise.all([
-      tryLockKeys(tx, refs),
-      findRecords(tx, refs),
-      lookUp(tx, group),
+  const db = await services.sql.reserve();
+  try {
+    // One round trip: BEGIN, the locks, then the stored records (a statement of their own, after
+    // the locks), the accounts and the time.
+    const [, locked, stored, found, [clock]] = await Promise.all([
+      db`begin`,
+      tryLockKeys(db, refs),
+      findRecords(db, refs),
+      lookUp(db, group),
+      db<[{ now: Date }]>`select clock_timestamp() as now`,
     ]);
+    // Millisecond precision, as the API shows it: the row and its response agree to the letter.
+    const now = new Date(clock.now.getTime());
     const claimed = new Set<string>();
     group.forEach((a, i) => {
       try {
@@ -222,8 +253,7 @@ async function commitGroup(group: Acceptance[]): Promise<Outcome<IdempotentResul
         const payment = a.decide(found(i));
         planned.push({
           index: i,
-          payment,
-          paymentId: newId("pay"),
+          row: pendingRow(newId("pay"), payment, a.ctx.principal.userId, now),
           operationId: newId("op"),
           partition: partitionOf(payment.from, config.POSTING_PARTITIONS),
         });
@@ -231,18 +261,28 @@ async function commitGroup(group: Acceptance[]): Promise<Outcome<IdempotentResul
         outcomes[i] = { ok: false, error };
       }
     });
-    if (planned.length === 0) return;
-    const payments = await insertPayments(tx, group, planned);
     const records = planned.map((p) => {
-      const row = payments.get(p.paymentId);
-      if (!row) throw new Error(`payment ${p.paymentId} was not inserted`);
-      const body = JSON.stringify(paymentObject(row));
-      outcomes[p.index] = { ok: true, value: { status: 202, body, replayed: false } };
+      const body = JSON.stringify(paymentObject(p.row));
       return { ...refs[p.index]!, hash: hashes[p.index]!, status: 202, body };
     });
-    await saveRecords(tx, config.IDEMPOTENCY_TTL_HOURS, records);
-  });
-  for (const p of planned) services.metrics.paymentsAccepted.inc({ type: p.payment.type });
+    // The second round trip: the writes and COMMIT. (Should a write fail, Postgres answers the
+    // COMMIT with a rollback and the write's error rejects this.)
+    await Promise.all([
+      ...(planned.length > 0
+        ? [insertPayments(db, planned), saveRecords(db, config.IDEMPOTENCY_TTL_HOURS, records)]
+        : []),
+      db`commit`,
+    ]);
+    planned.forEach((p, j) => {
+      outcomes[p.index] = { ok: true, value: { status: 202, body: records[j]!.body, replayed: false } };
+    });
+  } catch (err) {
+    await db`rollback`.catch(() => {});
+    throw err;
+  } finally {
+    db.release();
+  }
+  for (const p of planned) services.metrics.paymentsAccepted.inc({ type: p.row.type });
   await Promise.all(
     [...new Set(planned.map((p) => p.partition))].map((partition) =>
       services.queues
