@@ -68,7 +68,7 @@ const schema = z
     /** The most requests one acceptance transaction carries. */
     ACCEPT_GROUP_MAX_SIZE: z.coerce.number().int().min(1).max(1000).default(200),
     /** Acceptance transactions one process runs at once; more requests wait to form the next group. */
-    ACCEPT_GROUP_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+    ACCEPT_GROUP_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
     RECONCILE_INTERVAL_MS: positiveInt.default(5000),
     /** Accepted work older than this with nothing queued for it is re-enqueued by the reconciler. */
     RECONCILE_GRACE_MS: positiveInt.default(5000),
