@@ -11,6 +11,7 @@ import { ValidationError } from "../shared/errors.ts";
 import type { App, AppEnv } from "./env.ts";
 import { exactJson } from "./middleware/exact-json.ts";
 import { errorToResponse, problemResponse, zodFieldErrors } from "./problem.ts";
+import { stampRequestId } from "./request-id.ts";
 import { registerRoutes } from "./routes/index.ts";
 
 const MAX_BODY_BYTES = 64 * 1024;
@@ -42,11 +43,9 @@ export function createApp(services: Services): App {
     c.set("requestId", requestId);
     c.set("services", services);
     c.set("log", services.log.child({ request_id: requestId }));
-    // Before the response exists: set afterwards, it would turn node-server's light response
-    // into a full web Response on every request.
-    c.header("x-request-id", requestId);
     const started = performance.now();
     await next();
+    stampRequestId(c, c.res);
     const seconds = (performance.now() - started) / 1000;
     const route = c.req.routePath === "/*" ? "unmatched" : c.req.routePath;
     services.metrics.httpDuration.observe(
@@ -84,7 +83,7 @@ export function createApp(services: Services): App {
   app.onError((err, c) => {
     const res = errorToResponse(c, err);
     if (res.status >= 500) c.get("log")?.error({ err }, "unhandled error");
-    res.headers.set("x-request-id", c.get("requestId") ?? "");
+    stampRequestId(c, res);
     return res;
   });
 

@@ -3,6 +3,7 @@ import type { Context, TypedResponse } from "hono";
 import type { IdempotentRequest, IdempotentResult } from "../shared/idempotency.ts";
 import { readIdempotencyKey } from "../shared/idempotency.ts";
 import type { AppEnv } from "./env.ts";
+import { stampedResponse } from "./request-id.ts";
 
 /** The idempotency identity of this request: key (header or body), method, path, parsed body. */
 export function idempotentRequest(
@@ -25,7 +26,7 @@ export function idempotentRequest(
 export function idempotentResponse<T>(c: Context<AppEnv>, result: IdempotentResult) {
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (result.replayed) headers["Idempotent-Replayed"] = "true";
-  const res: Response = c.body(result.body, result.status as 202, headers);
+  const res = stampedResponse(c, result.body, result.status, headers);
   return res as Response & TypedResponse<T, 202, "json">;
 }
 

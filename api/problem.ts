@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ZodError } from "zod";
 import { type DomainError, type FieldError, isDomainError } from "../shared/errors.ts";
+import { stampedResponse } from "./request-id.ts";
 
 /** RFC 9457 problem details, the one error shape of the API. */
 export interface Problem {
@@ -48,8 +49,7 @@ export function problemResponse(
     request_id: (c.get("requestId") as string | undefined) ?? "",
     errors: p.errors ?? [],
   };
-  // Through the context: headers set earlier (x-request-id) come along.
-  return c.newResponse(JSON.stringify(body), p.status as 400, {
+  return stampedResponse(c, JSON.stringify(body), p.status, {
     "content-type": "application/problem+json",
     ...(p.headers ?? {}),
   });
