@@ -372,6 +372,29 @@ function mayDebit(ctx: Ctx, account: AccountRow | null): account is AccountRow {
   return ctx.principal.role === "admin" || account.owner_id === ctx.principal.userId;
 }
 
+/** Between two user accounts (payments, transfers): both ends checked, then the payment to create. */
+function between(
+  ends: { from: AccountRow; to: AccountRow; toPointer: string; amount: bigint; currency: string },
+  fields: {
+    type: PaymentType;
+    description?: string | null;
+    metadata?: Record<string, string> | null;
+    captureMethod: CaptureMethod;
+  },
+): NewPayment {
+  checkEnds(ends.from, ends.to, ends.currency, ends.toPointer);
+  return {
+    type: fields.type,
+    from: ends.from.account_number,
+    to: ends.to.account_number,
+    amount: ends.amount,
+    currency: ends.currency,
+    description: fields.description ?? null,
+    metadata: fields.metadata ?? {},
+    captureMethod: fields.captureMethod,
+  };
+}
+
 /** POST /payments: the caller's account pays another account. */
 export function createPayment(
   ctx: Ctx,
@@ -385,17 +408,10 @@ export function createPayment(
     if (!mayDebit(ctx, from)) throw accountMissing("/from_account");
     const to = found.account(input.to_account);
     if (to?.kind !== "user") throw accountMissing("/to_account");
-    checkEnds(from, to, currency, "/to_account");
-    return {
-      type: "payment",
-      from: from.account_number,
-      to: to.account_number,
-      amount,
-      currency,
-      description: input.description ?? null,
-      metadata: input.metadata ?? {},
-      captureMethod: input.capture_method ?? "automatic",
-    };
+    return between(
+      { from, to, toPointer: "/to_account", amount, currency },
+      { ...input, type: "payment", captureMethod: input.capture_method ?? "automatic" },
+    );
   });
 }
 
@@ -420,17 +436,10 @@ export function createTransfer(
     if (to?.kind !== "user") {
       throw new NotFoundError(`recipient with a ${currency} account`, "recipient_not_found", "/to");
     }
-    checkEnds(from, to, currency, "/to");
-    return {
-      type: "transfer",
-      from: from.account_number,
-      to: to.account_number,
-      amount,
-      currency,
-      description: input.description ?? null,
-      metadata: input.metadata ?? {},
-      captureMethod: "automatic",
-    };
+    return between(
+      { from, to, toPointer: "/to", amount, currency },
+      { ...input, type: "transfer", captureMethod: "automatic" },
+    );
   });
 }
 
