@@ -63,6 +63,8 @@ const schema = z
      */
     POSTING_PARTITIONS: z.coerce.number().int().min(1).max(256).default(1),
     POSTING_BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(200),
+    /** How long a posting job waits before draining, so that more work shares its batch. */
+    POSTING_LINGER_MS: z.coerce.number().int().min(0).max(1000).default(20),
     /** Group commit of acceptances: how long the first request of a group waits for others (0: one event-loop turn). */
     ACCEPT_GROUP_WINDOW_MS: z.coerce.number().int().min(0).max(50).default(1),
     /** The most requests one acceptance transaction carries. */

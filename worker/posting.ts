@@ -1,3 +1,4 @@
+import { setTimeout } from "node:timers/promises";
 import { UnrecoverableError, Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Services } from "../shared/context.ts";
@@ -20,6 +21,8 @@ export async function startPostingWorkers(services: Services, connection: Redis)
         if (!parsed.success || parsed.data.partition !== partition) {
           throw new UnrecoverableError(`malformed posting job ${job.id}`);
         }
+        // Let a little more work arrive first: one larger batch costs less than many small ones.
+        if (config.POSTING_LINGER_MS > 0) await setTimeout(config.POSTING_LINGER_MS);
         return { posted: await drainPartition(services, partition) };
       },
       {
