@@ -164,15 +164,15 @@ export function assertQueueUp(ctx: Pick<Ctx, "redis">): void {
 }
 
 /**
- * Stores the responses of new work, in one statement. An expired record of the same key (read as
- * absent by `findRecords`) is replaced; the caller holds each key's lock.
+ * Stores the responses of new work, in one statement (returned unsent: await it, or `.execute()`
+ * it to pipeline it). An expired record of the same key (read as absent by `findRecords`) is
+ * replaced; the caller holds each key's lock. At least one record.
  */
-export async function saveRecords(
+export function saveRecords(
   tx: Db,
   ttlHours: number,
   records: (KeyRef & { hash: string; status: number; body: string })[],
-): Promise<void> {
-  if (records.length === 0) return;
+) {
   const rows = records.map((r) => ({
     principal: r.principal,
     key: r.key,
@@ -180,7 +180,7 @@ export async function saveRecords(
     response_status: r.status,
     response_body: r.body,
   }));
-  await tx`
+  return tx`
     insert into idempotency_keys (principal, key, request_hash, response_status, response_body, expires_at)
     select principal, key, request_hash, response_status, response_body, now() + make_interval(hours => ${ttlHours})
       from jsonb_to_recordset(${tx.json(rows)})

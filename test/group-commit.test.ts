@@ -126,6 +126,47 @@ describe("group-commit acceptance through the API", async () => {
     expect(ops.map((o) => o.payment_id)).toEqual([...ids].sort());
   });
 
+  it("writes a request's payment, operation and idempotency record in one transaction with its key lock", async () => {
+    const k = key();
+    const res = await pay(t, alice, body({ amount: "1.11" }), k);
+    expect(res.status).toBe(202);
+    const [row] = await t.services.sql<{ payment: string; op: string; record: string }[]>`
+      select (select xmin::text from payments where id = ${res.body.id}) as payment,
+             (select xmin::text from operations where payment_id = ${res.body.id} and kind = 'payment') as op,
+             (select xmin::text from idempotency_keys where principal = ${alice.id} and key = ${k}) as record`;
+    expect(row!.op).toBe(row!.payment);
+    expect(row!.record).toBe(row!.payment);
+  });
+
+  it("holds each key's lock until its group commits, so no other process can take the key meanwhile", async () => {
+    const k = key();
+    // Hold the group between its reads and its COMMIT: its idempotency insert waits on this lock.
+    const blocker = await t.services.sql.reserve();
+    try {
+      await blocker`begin`;
+      await blocker`lock table idempotency_keys in share row exclusive mode`;
+      const pending = pay(t, alice, body({ amount: "1.12" }), k);
+      await waitFor(
+        async () => {
+          const rows = await t.services.sql`
+            select 1 from pg_stat_activity
+             where wait_event_type = 'Lock' and query ilike '%insert into idempotency_keys%'`;
+          return rows.length > 0 || null;
+        },
+        { what: "the group to wait on its idempotency insert" },
+      );
+      // Another process asking for the key now must find it taken.
+      const [probe] = await t.services.sql<[{ ok: boolean }]>`
+        select pg_try_advisory_xact_lock(hashtextextended(${`${alice.id}\n${k}`}, 0)) as ok`;
+      expect(probe.ok).toBe(false);
+      await blocker`commit`;
+      expect((await pending).status).toBe(202);
+    } finally {
+      await blocker`rollback`.catch(() => {});
+      blocker.release();
+    }
+  });
+
   // (Other test files' workers may post these payments meanwhile: only what posting never
   // changes is compared with the database.)
   it("answers each request with its payment exactly as stored", async () => {

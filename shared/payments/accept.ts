@@ -226,9 +226,12 @@ async function commitGroup(group: Acceptance[]): Promise<Outcome<IdempotentResul
   const db = await services.sql.reserve();
   try {
     // One round trip: BEGIN, the locks, then the stored records (a statement of their own, after
-    // the locks), the accounts and the time.
+    // the locks), the accounts and the time. postgres.js sends a query on `.execute()` at once,
+    // and on its first `await` a moment later, in the order of those awaits: BEGIN is sent with
+    // `.execute()` so that the queries the helpers await follow it, inside the transaction.
+    const begun = db`begin`.execute();
     const [, locked, stored, found, [clock]] = await Promise.all([
-      db`begin`,
+      begun,
       tryLockKeys(db, refs),
       findRecords(db, refs),
       lookUp(db, group),
@@ -265,14 +268,17 @@ async function commitGroup(group: Acceptance[]): Promise<Outcome<IdempotentResul
       const body = JSON.stringify(paymentObject(p.row));
       return { ...refs[p.index]!, hash: hashes[p.index]!, status: 202, body };
     });
-    // The second round trip: the writes and COMMIT. (Should a write fail, Postgres answers the
+    // The second round trip: the writes, then COMMIT. (Should a write fail, Postgres answers the
     // COMMIT with a rollback and the write's error rejects this.)
-    await Promise.all([
-      ...(planned.length > 0
-        ? [insertPayments(db, planned), saveRecords(db, config.IDEMPOTENCY_TTL_HOURS, records)]
-        : []),
-      db`commit`,
-    ]);
+    // Each sent explicitly, in this order, before COMMIT.
+    const writes =
+      planned.length > 0
+        ? [
+            insertPayments(db, planned).execute(),
+            saveRecords(db, config.IDEMPOTENCY_TTL_HOURS, records).execute(),
+          ]
+        : [];
+    await Promise.all([...writes, db`commit`.execute()]);
     planned.forEach((p, j) => {
       outcomes[p.index] = { ok: true, value: { status: 202, body: records[j]!.body, replayed: false } };
     });
