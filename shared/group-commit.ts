@@ -48,11 +48,6 @@ export class GroupCommit<I, O> {
     });
   }
 
-  /** Calls waiting for a group, and groups being committed (for tests and metrics). */
-  get load(): { waiting: number; inFlight: number } {
-    return { waiting: this.#waiting.length, inFlight: this.#inFlight };
-  }
-
   #arm(): void {
     if (this.#cancelArmed || this.#inFlight >= this.#opts.maxInFlight || this.#waiting.length === 0) return;
     const fire = () => {

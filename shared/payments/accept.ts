@@ -268,9 +268,8 @@ async function commitGroup(group: Acceptance[]): Promise<Outcome<IdempotentResul
       const body = JSON.stringify(paymentObject(p.row));
       return { ...refs[p.index]!, hash: hashes[p.index]!, status: 202, body };
     });
-    // The second round trip: the writes, then COMMIT. (Should a write fail, Postgres answers the
-    // COMMIT with a rollback and the write's error rejects this.)
-    // Each sent explicitly, in this order, before COMMIT.
+    // The second round trip: the writes, then COMMIT, each sent explicitly in that order. (Should
+    // a write fail, Postgres answers the COMMIT with a rollback and the write's error rejects this.)
     const writes =
       planned.length > 0
         ? [
