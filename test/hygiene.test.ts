@@ -34,6 +34,38 @@ describe("bad input never reaches the database as a server error", async () => {
     expect(await count()).toBe(before + 1);
   });
 
+  it("finds a NUL however deep the body nests (a recursive walk overflowed the stack: 500)", async () => {
+    const before = await count();
+    // 30,000 levels is about as deep as the 64 KiB body limit allows.
+    for (const depth of [1_000, 5_000, 30_000]) {
+      const arrays = `${"[".repeat(depth)}"\\u0000"${"]".repeat(depth)}`;
+      const levels = Math.floor(depth / 6);
+      const objects = `${'{"a":'.repeat(levels)}"x\\u0000"${"}".repeat(levels)}`;
+      for (const [rawBody, pointer] of [
+        [arrays, "/0".repeat(depth)],
+        [objects, "/a".repeat(levels)],
+      ] as const) {
+        for (const path of ["/api/v1/auth/login", "/api/v1/payments"]) {
+          const res = await t.request("POST", path, {
+            token: alice.token,
+            headers: { "content-type": "application/json", "Idempotency-Key": key() },
+            rawBody,
+          });
+          expect(res.status, `${path} at depth ${depth}`).toBe(400);
+          expect(res.body.code).toBe("invalid_characters");
+          expect(res.body.errors[0].pointer).toBe(pointer);
+        }
+      }
+    }
+    // Document order: the first NUL met reading the text is the one reported, key or value.
+    const first = await t.request("POST", "/api/v1/auth/login", {
+      headers: { "content-type": "application/json" },
+      rawBody: '{"a":{"b":["ok","x\\u0000"]},"k\\u0000":"v","c":"\\u0000"}',
+    });
+    expect(first.body.errors[0].pointer).toBe("/a/b/1");
+    expect(await count()).toBe(before);
+  });
+
   it("answers out-of-range timestamps and malformed escapes without a 500", async () => {
     const at = await t.request(
       "GET",
