@@ -10,6 +10,7 @@ import type { Services } from "../shared/context.ts";
 import { ValidationError } from "../shared/errors.ts";
 import type { App, AppEnv } from "./env.ts";
 import { exactJson } from "./middleware/exact-json.ts";
+import { documentSharedErrors } from "./openapi.ts";
 import { errorToResponse, problemResponse, zodFieldErrors } from "./problem.ts";
 import { stampRequestId } from "./request-id.ts";
 import { registerRoutes } from "./routes/index.ts";
@@ -82,7 +83,8 @@ export function createApp(services: Services): App {
 
   app.onError((err, c) => {
     const res = errorToResponse(c, err);
-    if (res.status >= 500) c.get("log")?.error({ err }, "unhandled error");
+    // 503s (a dependency down) are logged at warn where they are recognised; the rest is a bug.
+    if (res.status === 500) c.get("log")?.error({ err }, "unhandled error");
     stampRequestId(c, res);
     return res;
   });
@@ -94,6 +96,7 @@ export function createApp(services: Services): App {
   });
 
   registerRoutes(app, services);
+  documentSharedErrors(app.openAPIRegistry);
 
   app.doc31("/openapi.json", {
     openapi: "3.1.0",

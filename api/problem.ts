@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ZodError } from "zod";
+import { isDatabaseUnavailable } from "../shared/db/index.ts";
 import { type DomainError, type FieldError, isDomainError } from "../shared/errors.ts";
 import { stampedResponse } from "./request-id.ts";
 
@@ -78,20 +79,47 @@ export function zodFieldErrors(error: ZodError, target: string): FieldError[] {
   }));
 }
 
+const DATABASE_RETRY_AFTER_SECONDS = 1;
+
+/** The problems hono and its validators raise themselves (HTTPException). */
+function httpProblem(c: Context, status: HTTPException["status"], message: string): Response {
+  switch (status) {
+    case 400:
+      return problemResponse(c, {
+        status,
+        code: "malformed_request",
+        detail: "The request body is not valid JSON.",
+      });
+    case 413:
+      return problemResponse(c, {
+        status,
+        code: "payload_too_large",
+        detail: "The request body is too large.",
+      });
+    case 415:
+      return problemResponse(c, {
+        status,
+        code: "unsupported_media_type",
+        detail: "Send the request body as JSON, with the header Content-Type: application/json.",
+        headers: { [c.req.method === "PATCH" ? "Accept-Patch" : "Accept-Post"]: "application/json" },
+      });
+    default:
+      return problemResponse(c, { status, code: `http_${status}`, detail: message });
+  }
+}
+
 /** Maps anything thrown to a response: domain errors by their status, the rest as opaque 500s. */
 export function errorToResponse(c: Context, err: unknown): Response {
   if (isDomainError(err)) return domainProblem(c, err);
-  if (err instanceof HTTPException) {
-    const status = err.status;
-    const code =
-      status === 400 ? "malformed_request" : status === 413 ? "payload_too_large" : `http_${status}`;
-    const detail =
-      status === 400
-        ? "The request body is not valid JSON."
-        : status === 413
-          ? "The request body is too large."
-          : err.message;
-    return problemResponse(c, { status, code, detail });
+  if (err instanceof HTTPException) return httpProblem(c, err.status, err.message);
+  if (isDatabaseUnavailable(err)) {
+    c.get("log")?.warn({ err }, "database unavailable");
+    return problemResponse(c, {
+      status: 503,
+      code: "database_unavailable",
+      detail: "The database is unavailable or busy. Nothing was changed; retry the request shortly.",
+      headers: { "Retry-After": String(DATABASE_RETRY_AFTER_SECONDS) },
+    });
   }
   // A value Postgres cannot take (out-of-range date, invalid text...) came from the request:
   // the validators should have caught it, but it is still the client's input, never a 500.

@@ -77,6 +77,13 @@ export function isTransientDbError(err: unknown): boolean {
 }
 
 /**
+ * True when an error says the database cannot be used right now (unreachable, restarting, failing
+ * over, out of connections, or too contended to finish): the same request may pass in a moment, so
+ * the API answers 503 with Retry-After, never 500.
+ */
+export const isDatabaseUnavailable = isTransientDbError;
+
+/**
  * True when doing the same thing again will fail the same way: an error our own code raised, or a
  * Postgres data, integrity or statement error (classes 22, 23, 42). Anything else may pass later.
  */
