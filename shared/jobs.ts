@@ -10,11 +10,12 @@ import type { Config } from "./config.ts";
 export const jobCatalog = {
   /**
    * Post pending operations of one partition (serial: the partition queue has concurrency 1). A
-   * nudge: the job drains the partition from Postgres, whatever was accepted. (`operationId` is
-   * read from jobs queued by earlier versions, and ignored.)
+   * nudge: the job drains the partition from Postgres, whatever was accepted, so the partition is
+   * all it carries. (Jobs queued by earlier versions also carried an `operationId`: the schema
+   * strips unknown keys, so they still parse.)
    */
   post: {
-    schema: z.object({ partition: z.number().int().min(0), operationId: z.string().min(1).optional() }),
+    schema: z.object({ partition: z.number().int().min(0) }),
     opts: { attempts: 12, backoff: { type: "exponential", delay: 250 } },
   },
   /** One webhook delivery attempt; the next attempt is a new job (schedule kept in Postgres). */
@@ -39,14 +40,26 @@ const nudgeRetention: JobsOptions = {
   removeOnFail: { age: 7 * 24 * 3600, count: 1000 },
 };
 
-/** Stable FNV-1a hash of the debited account: all its postings land in one partition. */
-export function partitionOf(accountNumber: string, partitions: number): number {
+/**
+ * The order key of an account: a stable FNV-1a hash (32 bit, unsigned), stored on each operation
+ * with its debited account's key. The same function is `account_order_key` in SQL (migration 007).
+ */
+export function accountOrderKey(accountNumber: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < accountNumber.length; i++) {
     h ^= accountNumber.charCodeAt(i);
     h = Math.imul(h, 0x01000193) >>> 0;
   }
-  return h % partitions;
+  return h;
+}
+
+/**
+ * The partition of an account: its order key modulo the partition count, computed by whoever
+ * claims work with their own setting, so all of an account's postings are drained by one partition
+ * in acceptance order, also across a change of POSTING_PARTITIONS.
+ */
+export function partitionOf(accountNumber: string, partitions: number): number {
+  return accountOrderKey(accountNumber) % partitions;
 }
 
 /** Queue names carry a {hash tag} so each queue's keys share one Redis Cluster slot. */

@@ -43,6 +43,17 @@ export function createMetrics() {
       buckets: [1, 2, 5, 10, 25, 50, 100, 200, 500],
       registers: [registry],
     }),
+    postingTransactions: new Counter({
+      name: "posting_transactions_total",
+      help: "Posting transactions by result: committed, or rolled back (a batch that failed and is retried or narrowed down)",
+      labelNames: ["result"] as const,
+      registers: [registry],
+    }),
+    operationsSetAside: new Counter({
+      name: "posting_operations_set_aside_total",
+      help: "Operations set aside because posting them fails for good (their payment or refund failed with processing_error)",
+      registers: [registry],
+    }),
     queueJobs: new Gauge({
       name: "queue_jobs",
       help: "Jobs per queue and state",

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { newId } from "../shared/ids.ts";
-import { partitionOf } from "../shared/jobs.ts";
+import { accountOrderKey, partitionOf } from "../shared/jobs.ts";
 import { drainPartition } from "../shared/payments/posting.ts";
 import { makeUser, type TestApp, type TestUser, useApp } from "./support/app.ts";
 import { expectLedgerHealthy } from "./support/db.ts";
@@ -226,8 +226,8 @@ describe("refunds re-checked at posting", async () => {
       await isolated.services.sql`
         insert into refunds (id, payment_id, amount, currency, created_by) values (${id}, ${res.body.id}, 3000, 'USD', ${merchant.id})`;
       await isolated.services.sql`
-        insert into operations (id, partition, kind, payment_id, refund_id, amount)
-        values (${newId("op")}, ${q}, 'refund', ${res.body.id}, ${id}, 3000)`;
+        insert into operations (id, order_key, kind, payment_id, refund_id, amount)
+        values (${newId("op")}, ${accountOrderKey(merchant.account.account_number)}, 'refund', ${res.body.id}, ${id}, 3000)`;
     }
     await drainPartition(isolated.services, q);
     const rows = await isolated.services

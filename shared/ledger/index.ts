@@ -43,19 +43,28 @@ function signed(leg: Leg): bigint {
   return leg.direction === "CREDIT" ? leg.amount : -leg.amount;
 }
 
+/**
+ * A posting that cannot be posted as written (unbalanced, a leg that is not positive, releasing more
+ * than is held): the operation behind it is broken, never a user's decline, and posting it again
+ * fails the same way.
+ */
+export class MalformedPostingError extends Error {
+  override readonly name = "MalformedPostingError";
+}
+
 /** A posting whose legs do not balance is a bug in our code, never a user's decline. */
 function assertWellFormed(p: PostingInput, accounts: Map<string, LockedAccount>): PostingResult | null {
-  if (p.legs.length < 2) throw new Error(`posting ${p.reference} needs at least two legs`);
+  if (p.legs.length < 2) throw new MalformedPostingError(`posting ${p.reference} needs at least two legs`);
   const net = new Map<string, bigint>();
   for (const leg of p.legs) {
-    if (leg.amount <= 0n) throw new Error(`posting ${p.reference} has a non-positive leg`);
+    if (leg.amount <= 0n) throw new MalformedPostingError(`posting ${p.reference} has a non-positive leg`);
     const acc = accounts.get(leg.account);
     if (!acc)
       return { ok: false, code: "account_not_found", message: `Account ${leg.account} does not exist.` };
     net.set(acc.currency, (net.get(acc.currency) ?? 0n) + signed(leg));
   }
   for (const [currency, sum] of net) {
-    if (sum !== 0n) throw new Error(`posting ${p.reference} is unbalanced in ${currency}`);
+    if (sum !== 0n) throw new MalformedPostingError(`posting ${p.reference} is unbalanced in ${currency}`);
   }
   return null;
 }
@@ -126,7 +135,7 @@ export async function postBatch(tx: Tx, postings: PostingInput[]): Promise<Posti
     for (const change of p.holdChanges ?? []) {
       const a = accounts.get(change.account);
       if (!a || a.held_balance + change.delta < 0n)
-        throw new Error(`posting ${p.reference} releases more than held`);
+        throw new MalformedPostingError(`posting ${p.reference} releases more than held`);
     }
     const transactionId = newId("tx");
     txRows.push({

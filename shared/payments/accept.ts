@@ -15,7 +15,7 @@ import {
   tryLockKeys,
 } from "../idempotency.ts";
 import { newId } from "../ids.ts";
-import { partitionOf } from "../jobs.ts";
+import { accountOrderKey, partitionOf } from "../jobs.ts";
 import { type AccountRow, systemAccountNumber } from "../ledger/index.ts";
 import { parseAmount, parseCurrency } from "../money.ts";
 import { paymentObject } from "./serialize.ts";
@@ -142,6 +142,8 @@ interface Planned {
   /** The payment row as inserted: its response is built before the insert returns. */
   row: PaymentRow;
   operationId: string;
+  /** The payer's order key (operations.order_key) and the partition it maps to here. */
+  orderKey: number;
   partition: number;
 }
 
@@ -176,11 +178,11 @@ function pendingRow(id: string, p: NewPayment, createdBy: string, now: Date): Pa
 
 /** The group's payments and their posting operations, in acceptance order, in one statement. */
 function insertPayments(db: Db, planned: Planned[]) {
-  const rows = planned.map(({ row, operationId, partition }, i) => ({
+  const rows = planned.map(({ row, operationId, orderKey }, i) => ({
     i,
     id: row.id,
     op_id: operationId,
-    partition,
+    order_key: orderKey,
     type: row.type,
     from_account: row.from_account,
     to_account: row.to_account,
@@ -195,7 +197,7 @@ function insertPayments(db: Db, planned: Planned[]) {
   return db`
     with x as (
       select * from jsonb_to_recordset(${db.json(rows as never)})
-        as x(i int, id text, op_id text, partition int, type text, from_account text, to_account text, amount bigint,
+        as x(i int, id text, op_id text, order_key bigint, type text, from_account text, to_account text, amount bigint,
              currency text, capture_method text, description text, metadata jsonb, created_by text,
              created_at timestamptz)
     ), payment as (
@@ -205,8 +207,8 @@ function insertPayments(db: Db, planned: Planned[]) {
              created_by, created_at, created_at
         from x order by i
     )
-    insert into operations (id, partition, kind, payment_id)
-    select op_id, partition, 'payment', id from x order by i`;
+    insert into operations (id, order_key, kind, payment_id)
+    select op_id, order_key, 'payment', id from x order by i`;
 }
 
 /**
@@ -258,6 +260,7 @@ async function commitGroup(group: Acceptance[]): Promise<Outcome<IdempotentResul
           index: i,
           row: pendingRow(newId("pay"), payment, a.ctx.principal.userId, now),
           operationId: newId("op"),
+          orderKey: accountOrderKey(payment.from),
           partition: partitionOf(payment.from, config.POSTING_PARTITIONS),
         });
       } catch (error) {

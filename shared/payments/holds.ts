@@ -3,7 +3,7 @@ import type { Tx } from "../db/index.ts";
 import { ForbiddenError, NotFoundError, ValidationError } from "../errors.ts";
 import { type IdempotentRequest, type IdempotentResult, idempotent } from "../idempotency.ts";
 import { newId } from "../ids.ts";
-import { partitionOf } from "../jobs.ts";
+import { accountOrderKey, partitionOf } from "../jobs.ts";
 import { formatAmount, parseAmount } from "../money.ts";
 import { paymentObject } from "./serialize.ts";
 import type { PaymentRow, PendingAction } from "./types.ts";
@@ -54,11 +54,14 @@ async function queueAction(
     update payments set pending_action = ${action}, pending_action_amount = ${amount === null ? null : String(amount)}::bigint,
                         updated_at = clock_timestamp()
      where id = ${payment.id} returning *`;
-  const op = { id: newId("op"), partition: partitionOf(payment.from_account, ctx.config.POSTING_PARTITIONS) };
+  const opId = newId("op");
   await tx`
-    insert into operations (id, partition, kind, payment_id, amount)
-    values (${op.id}, ${op.partition}, ${action}, ${payment.id}, ${amount === null ? null : String(amount)}::bigint)`;
-  afterCommit(() => ctx.queues.nudgePosting(op.partition));
+    insert into operations (id, order_key, kind, payment_id, amount)
+    values (${opId}, ${accountOrderKey(payment.from_account)}, ${action}, ${payment.id},
+            ${amount === null ? null : String(amount)}::bigint)`;
+  afterCommit(() =>
+    ctx.queues.nudgePosting(partitionOf(payment.from_account, ctx.config.POSTING_PARTITIONS)),
+  );
   return updated!;
 }
 
@@ -134,6 +137,7 @@ export async function expireDueHolds(services: Services, limit = 500): Promise<n
          for no key update skip locked`;
     const queued = due.map((p) => ({
       id: newId("op"),
+      orderKey: accountOrderKey(p.from_account),
       partition: partitionOf(p.from_account, services.config.POSTING_PARTITIONS),
       paymentId: p.id,
     }));
@@ -142,10 +146,10 @@ export async function expireDueHolds(services: Services, limit = 500): Promise<n
     await tx`update payments set pending_action = 'expire', updated_at = clock_timestamp()
               where id = any(${queued.map((q) => q.paymentId)}::text[])`;
     await tx`
-      insert into operations (id, partition, kind, payment_id)
-      select id, partition, 'expire', payment_id
-        from unnest(${queued.map((q) => q.id)}::text[], ${queued.map((q) => q.partition)}::int[],
-                    ${queued.map((q) => q.paymentId)}::text[]) as x(id, partition, payment_id)`;
+      insert into operations (id, order_key, kind, payment_id)
+      select id, order_key, 'expire', payment_id
+        from unnest(${queued.map((q) => q.id)}::text[], ${queued.map((q) => q.orderKey)}::bigint[],
+                    ${queued.map((q) => q.paymentId)}::text[]) as x(id, order_key, payment_id)`;
     return queued;
   });
   const partitions = new Set(ops.map((op) => op.partition));

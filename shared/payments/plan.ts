@@ -1,25 +1,54 @@
-import type { Services } from "../context.ts";
-import type { Tx } from "../db/index.ts";
 import type { PostingInput } from "../ledger/index.ts";
+import type { EventType } from "../webhooks/events.ts";
 import { paymentObject, refundObject } from "./serialize.ts";
+import type { Failure, OperationKind, Outcome } from "./state.ts";
 import type { PaymentRow, RefundRow } from "./types.ts";
 
-/** The vocabulary of the posting engine: operations, the batch's state, plans and events. */
+/** The vocabulary of the posting engine: operations, snapshots, plans and events. */
 
-export type OperationKind = "payment" | "capture" | "cancel" | "expire" | "refund";
+export type { OperationKind } from "./state.ts";
 
 export interface OperationRow {
   id: string;
   seq: bigint;
-  partition: number;
   kind: OperationKind;
   payment_id: string;
   refund_id: string | null;
   amount: bigint | null;
+  /** The debited account's order key: the partition is `order_key mod POSTING_PARTITIONS`. */
+  order_key: bigint;
 }
 
+/** What a planner sees: the operation's payment and refund as locked, and what the batch already plans. */
+export interface Snapshot {
+  payment: PaymentRow;
+  refund: RefundRow | null;
+  /** Refunds of this payment planned earlier in the same batch and not yet posted. */
+  refundsInFlight: bigint;
+}
+
+/** An outcome of the state table, with its reason when it is a decline decided by the planner. */
+export interface Change {
+  outcome: Outcome;
+  failure?: Failure;
+}
+
+/**
+ * What one operation wants, as data: a ledger posting (or none), and the change to apply when the
+ * posting goes through (or at once when there is none) or when the ledger declines it. A null
+ * `ifDeclined` means a decline is impossible unless something is broken: the operation fails.
+ */
+export interface Plan {
+  posting: PostingInput | null;
+  ifPosted: Change;
+  ifDeclined: Change | null;
+}
+
+/** A pure function of the operation and the rows it concerns; null when there is nothing left to do. */
+export type Planner = (op: OperationRow, snapshot: Snapshot) => Plan | null;
+
 export interface EventDraft {
-  type: string;
+  type: EventType;
   paymentId: string;
   refundId: string | null;
   /** Accounts whose owners may see the event. */
@@ -27,28 +56,7 @@ export interface EventDraft {
   object: unknown;
 }
 
-/** What one operation wants: a ledger posting (or none) and what to record for each outcome. */
-export interface Plan {
-  posting: PostingInput | null;
-  /** Applied to the batch state when the posting went through (or when there is none). */
-  onPosted(result: { transactionId: string | null; now: Date }): EventDraft[];
-  onDeclined(result: { code: string; message: string; now: Date }): EventDraft[];
-}
-
-/** The rows a batch works on (locked), changed in memory and written back once at the end. */
-export interface BatchState {
-  payments: Map<string, PaymentRow>;
-  refunds: Map<string, RefundRow>;
-  dirtyPayments: Set<string>;
-  dirtyRefunds: Set<string>;
-  services: Services;
-  tx: Tx;
-}
-
-/** Returns null when the operation has nothing left to do (already done by an earlier run). */
-export type Planner = (op: OperationRow, state: BatchState) => Plan | null;
-
-export function paymentEvent(type: string, p: PaymentRow): EventDraft {
+export function paymentEvent(type: EventType, p: PaymentRow): EventDraft {
   return {
     type,
     paymentId: p.id,
@@ -58,7 +66,7 @@ export function paymentEvent(type: string, p: PaymentRow): EventDraft {
   };
 }
 
-export function refundEvent(type: string, r: RefundRow, p: PaymentRow): EventDraft {
+export function refundEvent(type: EventType, r: RefundRow, p: PaymentRow): EventDraft {
   return {
     type,
     paymentId: p.id,

@@ -1,24 +1,26 @@
 import type { Services } from "../context.ts";
-import { isDeterministicFailure, type Tx } from "../db/index.ts";
+import type { Db, Tx } from "../db/index.ts";
 import { newId } from "../ids.ts";
-import { type PostingInput, type PostingResult, postBatch } from "../ledger/index.ts";
+import { MalformedPostingError, type PostingInput, type PostingResult, postBatch } from "../ledger/index.ts";
 import {
-  type BatchState,
+  type Change,
   type EventDraft,
   type OperationRow,
   type Plan,
   paymentEvent,
   refundEvent,
 } from "./plan.ts";
-import { planners } from "./planners.ts";
+import { planOperation } from "./planners.ts";
+import { type Applied, applyTransition, IllegalTransitionError, PROCESSING_ERROR } from "./state.ts";
 import type { PaymentRow, RefundRow } from "./types.ts";
 
 /**
  * The posting engine. Work is claimed from the `operations` outbox of one partition in acceptance
- * order, planned against the payments' current state (shared/payments/planners.ts), and posted in
- * ONE database transaction together with the payments' and refunds' new states, their events and
- * the operations marked done. A crash at any point rolls the whole batch back; running the same
- * work twice finds it done.
+ * order, planned against the payments' current state (pure planners, shared/payments/planners.ts),
+ * and posted in ONE database transaction together with the payments' and refunds' new states (the
+ * state table, shared/payments/state.ts), their events and the operations marked done. This file is
+ * the one place that writes them. A crash at any point rolls the whole batch back; running the same
+ * work twice finds it done. Metrics are counted after COMMIT, so a rolled-back batch counts nothing.
  */
 
 /** Advisory lock class for partitions: at most one poster per partition, whatever BullMQ does. */
@@ -91,129 +93,274 @@ async function ownersOf(tx: Tx, accounts: string[]): Promise<Map<string, string 
   return new Map(rows.map((r) => [r.account_number, r.owner_id]));
 }
 
-/** Claims and posts one batch of a partition. Returns how many operations it handled. */
-export async function postOneBatch(services: Services, partition: number, only?: string): Promise<number> {
-  const { sql, config } = services;
-  return sql.begin(async (tx) => {
-    await tx`select pg_advisory_xact_lock(${PARTITION_LOCK_CLASS}, ${partition})`;
-    const ops = await tx<OperationRow[]>`
-      select id, seq, partition, kind, payment_id, refund_id, amount from operations
-       where partition = ${partition} and status = 'pending' ${only ? tx`and id = ${only}` : tx``}
-       order by seq
-       limit ${config.POSTING_BATCH_SIZE}
-         for update skip locked`;
-    if (ops.length === 0) return 0;
-    const paymentIds = [...new Set(ops.map((o) => o.payment_id))];
-    const payments = await tx<PaymentRow[]>`
-      select * from payments where id = any(${paymentIds}::text[]) order by id for no key update`;
-    const refundIds = ops.flatMap((o) => (o.refund_id ? [o.refund_id] : []));
-    const refunds = refundIds.length
-      ? await tx<
-          RefundRow[]
-        >`select * from refunds where id = any(${refundIds}::text[]) order by id for no key update`
-      : [];
-    const state: BatchState = {
-      payments: new Map(payments.map((p) => [p.id, p])),
-      refunds: new Map(refunds.map((r) => [r.id, r])),
-      dirtyPayments: new Set(),
-      dirtyRefunds: new Set(),
-      services,
-      tx,
-    };
-    const plans = ops.map((op) => planners[op.kind](op, state));
-    // Read before the ledger locks the accounts, so nothing but writes happens while they are held.
-    const owners = await ownersOf(tx, [...new Set(payments.flatMap((p) => [p.from_account, p.to_account]))]);
-    const postings = plans.filter((p): p is Plan & { posting: PostingInput } => Boolean(p?.posting));
-    const results = await postBatch(
-      tx,
-      postings.map((p) => p.posting),
-    );
-    const byPlan = new Map<Plan, PostingResult>(postings.map((p, i) => [p, results[i]!]));
-    const now = new Date();
-    const events: EventDraft[] = [];
-    for (const plan of plans) {
-      if (!plan) continue;
-      const result = byPlan.get(plan);
-      if (!result) events.push(...plan.onPosted({ transactionId: null, now }));
-      else if (result.ok) events.push(...plan.onPosted({ transactionId: result.transactionId, now }));
-      else events.push(...plan.onDeclined({ code: result.code, message: result.message, now }));
+const OPERATION_COLUMNS = ["id", "seq", "kind", "payment_id", "refund_id", "amount", "order_key"];
+
+/** An operation's partition under this process's POSTING_PARTITIONS (see migration 007). */
+function partitionFilter(tx: Db, services: Services, partition: number) {
+  const partitions = services.config.POSTING_PARTITIONS;
+  return partitions === 1 ? tx`` : tx`and order_key % ${partitions} = ${partition}`;
+}
+
+/** Claims a batch of a partition, oldest first: the next ones, or exactly `only` (still pending). */
+async function claim(
+  tx: Tx,
+  services: Services,
+  partition: number,
+  only: readonly string[] | undefined,
+): Promise<OperationRow[]> {
+  await tx`select pg_advisory_xact_lock(${PARTITION_LOCK_CLASS}, ${partition})`;
+  return tx<OperationRow[]>`
+    select ${tx(OPERATION_COLUMNS)} from operations
+     where status = 'pending' ${partitionFilter(tx, services, partition)}
+           ${only ? tx`and id = any(${only as string[]}::text[])` : tx``}
+     order by seq
+     limit ${services.config.POSTING_BATCH_SIZE}
+       for update skip locked`;
+}
+
+/** Everything one batch did, for the metrics counted once it has committed. */
+interface BatchResult {
+  handled: number;
+  applied: Applied[];
+}
+
+/** Plans every operation of the batch in order; each sees the refunds planned before it. */
+function planBatch(ops: OperationRow[], payments: Map<string, PaymentRow>, refunds: Map<string, RefundRow>) {
+  const refundsInFlight = new Map<string, bigint>();
+  return ops.map((op) => {
+    const payment = payments.get(op.payment_id);
+    if (!payment) return null;
+    const refund = op.refund_id ? (refunds.get(op.refund_id) ?? null) : null;
+    const plan = planOperation(op, {
+      payment,
+      refund,
+      refundsInFlight: refundsInFlight.get(payment.id) ?? 0n,
+    });
+    if (plan?.posting && refund) {
+      refundsInFlight.set(payment.id, (refundsInFlight.get(payment.id) ?? 0n) + refund.amount);
     }
-    // One pipelined round trip for the rest of the batch's writes.
-    await Promise.all([
-      savePayments(
-        tx,
-        [...state.dirtyPayments].map((id) => state.payments.get(id)!),
-      ),
-      saveRefunds(
-        tx,
-        [...state.dirtyRefunds].map((id) => state.refunds.get(id)!),
-      ),
-      saveEvents(tx, events, owners),
-      tx`update operations set status = 'done', done_at = clock_timestamp() where id = any(${ops.map((o) => o.id)}::text[])`,
-    ]);
-    services.metrics.postingBatchSize.observe(ops.length);
-    return ops.length;
+    return plan;
   });
+}
+
+/** Claims and posts one batch of a partition, in one transaction. */
+async function postBatchOf(
+  services: Services,
+  partition: number,
+  only?: readonly string[],
+): Promise<BatchResult> {
+  const { sql, config } = services;
+  try {
+    const result = await sql.begin(async (tx): Promise<BatchResult> => {
+      const ops = await claim(tx, services, partition, only);
+      if (ops.length === 0) return { handled: 0, applied: [] };
+      const paymentIds = [...new Set(ops.map((o) => o.payment_id))];
+      const payments = await tx<PaymentRow[]>`
+        select * from payments where id = any(${paymentIds}::text[]) order by id for no key update`;
+      const refundIds = ops.flatMap((o) => (o.refund_id ? [o.refund_id] : []));
+      const refunds = refundIds.length
+        ? await tx<RefundRow[]>`
+            select * from refunds where id = any(${refundIds}::text[]) order by id for no key update`
+        : [];
+      const paymentById = new Map(payments.map((p) => [p.id, p]));
+      const refundById = new Map(refunds.map((r) => [r.id, r]));
+      const plans = planBatch(ops, paymentById, refundById);
+      // Read before the ledger locks the accounts, so nothing but writes happens while they are held.
+      const owners = await ownersOf(tx, [
+        ...new Set(payments.flatMap((p) => [p.from_account, p.to_account])),
+      ]);
+      const postings = plans.filter((p): p is Plan & { posting: PostingInput } => Boolean(p?.posting));
+      const results = await postBatch(
+        tx,
+        postings.map((p) => p.posting),
+      );
+      const resultOf = new Map<Plan, PostingResult>(postings.map((p, i) => [p, results[i]!]));
+
+      // Apply each operation's outcome in acceptance order, to the rows as the ones before left them.
+      const now = new Date();
+      const applied: Applied[] = [];
+      ops.forEach((op, i) => {
+        const plan = plans[i];
+        if (!plan) return;
+        const result = resultOf.get(plan);
+        let change: Change;
+        let transactionId: string | null = null;
+        if (!result || result.ok) {
+          change = plan.ifPosted;
+          transactionId = result?.transactionId ?? null;
+        } else if (plan.ifDeclined) {
+          change = { ...plan.ifDeclined, failure: { code: result.code, message: result.message } };
+        } else {
+          throw new IllegalTransitionError(
+            op.kind,
+            paymentById.get(op.payment_id)!,
+            "declined",
+            result.message,
+          );
+        }
+        const refund = op.refund_id ? (refundById.get(op.refund_id) ?? null) : null;
+        const done = applyTransition(op.kind, paymentById.get(op.payment_id)!, refund, change.outcome, {
+          now,
+          transactionId,
+          amount: op.amount,
+          failure: change.failure ?? null,
+          holdTtlSeconds: config.HOLD_TTL_SECONDS,
+        });
+        paymentById.set(done.payment.id, done.payment);
+        if (done.refund) refundById.set(done.refund.id, done.refund);
+        applied.push(done);
+      });
+
+      // One pipelined round trip for the rest of the batch's writes.
+      await Promise.all([
+        savePayments(tx, lastRowOf(applied.map((a) => a.payment))),
+        saveRefunds(tx, lastRowOf(applied.flatMap((a) => (a.refund ? [a.refund] : [])))),
+        saveEvents(tx, applied.flatMap(eventOf), owners),
+        tx`update operations set status = 'done', done_at = clock_timestamp() where id = any(${ops.map((o) => o.id)}::text[])`,
+      ]);
+      return { handled: ops.length, applied };
+    });
+    services.metrics.postingTransactions.inc({ result: "committed" });
+    if (result.handled > 0) services.metrics.postingBatchSize.observe(result.handled);
+    recordMetrics(services, result.applied);
+    return result;
+  } catch (err) {
+    services.metrics.postingTransactions.inc({ result: "rolled_back" });
+    throw err;
+  }
+}
+
+/** The final row of each id (a payment may change twice in a batch, e.g. two refunds). */
+function lastRowOf<T extends { id: string }>(rows: T[]): T[] {
+  return [...new Map(rows.map((r) => [r.id, r])).values()];
+}
+
+function eventOf({ transition, payment, refund }: Applied): EventDraft[] {
+  if (!transition.event) return [];
+  return [refund ? refundEvent(transition.event, refund, payment) : paymentEvent(transition.event, payment)];
+}
+
+/** Counted after COMMIT from what the batch applied: a rolled-back batch counts nothing. */
+function recordMetrics(services: Services, applied: Applied[]): void {
+  const { metrics } = services;
+  for (const { transition, payment, refund, before } of applied) {
+    const { kind, outcome } = transition;
+    if (kind === "payment" && outcome !== "set_aside") {
+      metrics.postingSeconds.observe((payment.updated_at.getTime() - payment.created_at.getTime()) / 1000);
+    }
+    if (kind !== "refund" && outcome !== "set_aside" && transition.to !== before.status) {
+      metrics.paymentsCompleted.inc({ status: transition.to });
+    }
+    if (outcome === "declined" || outcome === "set_aside") {
+      metrics.paymentDeclines.inc({ code: (refund ?? payment).failure_code ?? PROCESSING_ERROR.code });
+    }
+  }
 }
 
 /**
  * Sets one operation aside as failed: exactly the one that failed alone (another drainer may have
  * moved on meanwhile, so "the oldest" would not do), and only if it is still pending. Nothing of it
- * was posted (its transaction rolled back), so failing its payment or refund is safe and tells
- * their parties.
+ * was posted (its transaction rolled back), so failing its payment or refund (the table's
+ * `set_aside` outcome) is safe and tells their parties.
  */
-async function quarantine(
+async function setAside(
   services: Services,
   partition: number,
   operationId: string,
   cause: unknown,
-): Promise<void> {
+): Promise<number> {
   const message = cause instanceof Error ? cause.message : String(cause);
-  await services.sql.begin(async (tx) => {
+  const outcome = await services.sql.begin(async (tx) => {
     await tx`select pg_advisory_xact_lock(${PARTITION_LOCK_CLASS}, ${partition})`;
     const [op] = await tx<OperationRow[]>`
-      select id, seq, partition, kind, payment_id, refund_id, amount from operations
-       where id = ${operationId} and status = 'pending' for update`;
-    if (!op) return;
+      select ${tx(OPERATION_COLUMNS)} from operations where id = ${operationId} and status = 'pending' for update`;
+    if (!op) return null;
     services.log.error(
       { operation_id: op.id, payment_id: op.payment_id, err: message },
-      "operation set aside: posting it failed",
+      "operation set aside: posting it fails for good",
     );
     await tx`update operations set status = 'failed', error = ${message}, done_at = clock_timestamp() where id = ${op.id}`;
-    const failure = {
-      code: "processing_error",
-      message: "The payment could not be processed; nothing was moved.",
-    };
-    const events: EventDraft[] = [];
-    const [p] = await tx<PaymentRow[]>`select * from payments where id = ${op.payment_id} for no key update`;
-    if (!p) return;
-    if (op.kind === "payment" && p.status === "pending") {
-      const [failed] = await tx<PaymentRow[]>`
-        update payments set status = 'failed', failure_code = ${failure.code}, failure_message = ${failure.message},
-                            completed_at = clock_timestamp(), updated_at = clock_timestamp()
-         where id = ${p.id} returning *`;
-      events.push(paymentEvent("payment.failed", failed!));
-    } else if (op.kind === "refund" && op.refund_id) {
-      const [r] = await tx<RefundRow[]>`
-        update refunds set status = 'failed', failure_code = ${failure.code}, failure_message = ${failure.message},
-                           completed_at = clock_timestamp(), updated_at = clock_timestamp()
-         where id = ${op.refund_id} and status = 'pending' returning *`;
-      if (r) events.push(refundEvent("refund.failed", r, p));
-    } else if (p.pending_action === op.kind) {
-      // A capture, cancel or expiry: the hold stays as it was and may be acted on again.
-      await tx`update payments set pending_action = null, pending_action_amount = null, updated_at = clock_timestamp()
-                where id = ${p.id}`;
-    }
-    await saveEvents(tx, events, await ownersOf(tx, [p.from_account, p.to_account]));
-    services.metrics.paymentDeclines.inc({ code: failure.code });
+    const [payment] = await tx<
+      PaymentRow[]
+    >`select * from payments where id = ${op.payment_id} for no key update`;
+    const [refund] = op.refund_id
+      ? await tx<RefundRow[]>`select * from refunds where id = ${op.refund_id} for no key update`
+      : [];
+    // The operation had nothing left to do (its payment moved on): only the operation changes.
+    if (!payment || !planOperation(op, { payment, refund: refund ?? null, refundsInFlight: 0n })) return [];
+    const done = applyTransition(op.kind, payment, refund ?? null, "set_aside", {
+      now: new Date(),
+      transactionId: null,
+      amount: op.amount,
+      failure: PROCESSING_ERROR,
+      holdTtlSeconds: services.config.HOLD_TTL_SECONDS,
+    });
+    await Promise.all([
+      savePayments(tx, [done.payment]),
+      saveRefunds(tx, done.refund ? [done.refund] : []),
+      saveEvents(tx, eventOf(done), await ownersOf(tx, [payment.from_account, payment.to_account])),
+    ]);
+    return [done];
   });
+  services.metrics.postingTransactions.inc({ result: "committed" });
+  if (outcome === null) return 0; // another drainer got to it first
+  services.metrics.operationsSetAside.inc();
+  recordMetrics(services, outcome);
+  return 1;
+}
+
+/**
+ * What to do when a batch fails. `set_aside`: the failure belongs to one operation's data (a
+ * malformed posting, a transition the state table refuses, a value or constraint Postgres rejects):
+ * find that operation and set it aside. `retry_later`: anything else (the database or network,
+ * contention, or a bug in code or schema that would fail every operation alike): the job retries
+ * with backoff and the work waits in order, visible in the backlog, until it passes.
+ */
+export function postingFailureKind(err: unknown): "set_aside" | "retry_later" {
+  if (err instanceof MalformedPostingError || err instanceof IllegalTransitionError) return "set_aside";
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === "string" && /^(22|23)[0-9A-Z]{3}$/.test(code)) return "set_aside";
+  return "retry_later";
+}
+
+/**
+ * Finds the operation that makes `suspects` (pending, in acceptance order) fail, in O(log n)
+ * transactions: post the older half; if it commits, the culprit is in the newer half, else in the
+ * older. The half that commits stays committed, so order is kept. The one left is set aside, or
+ * posted if it passes alone (the failure came from several together, e.g. a race that is gone).
+ */
+async function isolateFailure(
+  services: Services,
+  partition: number,
+  suspects: string[],
+  cause: unknown,
+): Promise<number> {
+  let failing = suspects;
+  let provenAlone = false;
+  let lastError = cause;
+  let handled = 0;
+  while (failing.length > 1 || !provenAlone) {
+    const older = failing.length > 1 ? failing.slice(0, Math.ceil(failing.length / 2)) : failing;
+    try {
+      handled += (await postBatchOf(services, partition, older)).handled;
+      if (older === failing) return handled; // the last suspect posts alone: nothing to set aside
+      failing = failing.slice(older.length);
+      provenAlone = false;
+    } catch (err) {
+      if (postingFailureKind(err) === "retry_later") throw err;
+      failing = older;
+      provenAlone = older.length === 1;
+      lastError = err;
+    }
+  }
+  return handled + (await setAside(services, partition, failing[0]!, lastError));
 }
 
 /**
  * Posts a partition's pending work until none is left (bounded, so one job cannot run forever).
- * Errors that may pass propagate (the job retries with backoff). A batch that fails for good is
- * narrowed down by posting its oldest operation alone; if that one fails for good too, it alone is
- * set aside, so a single bad operation never blocks the partition behind it.
+ * A batch that fails is retried later or narrowed down to the one operation to set aside, by the
+ * kind of its failure (postingFailureKind), so a single bad operation never blocks the work behind
+ * it and costs a handful of transactions, not one per operation.
  */
 export async function drainPartition(
   services: Services,
@@ -222,27 +369,32 @@ export async function drainPartition(
 ): Promise<number> {
   let total = 0;
   for (let i = 0; i < maxBatches; i++) {
-    let n: number;
+    let handled: number;
     try {
-      n = await postOneBatch(services, partition);
+      ({ handled } = await postBatchOf(services, partition));
     } catch (err) {
-      if (!isDeterministicFailure(err)) throw err;
-      const [oldest] = await services.sql<{ id: string }[]>`
-        select id from operations where partition = ${partition} and status = 'pending' order by seq limit 1`;
-      if (!oldest) continue;
-      try {
-        n = await postOneBatch(services, partition, oldest.id);
-      } catch (single) {
-        if (!isDeterministicFailure(single)) throw single;
-        await quarantine(services, partition, oldest.id, single);
-        n = 1;
+      if (postingFailureKind(err) === "retry_later") throw err;
+      const suspects = await services.sql<{ id: string }[]>`
+        select id from operations
+         where status = 'pending' ${partitionFilter(services.sql, services, partition)}
+         order by seq limit ${services.config.POSTING_BATCH_SIZE}`;
+      if (suspects.length > 0) {
+        total += await isolateFailure(
+          services,
+          partition,
+          suspects.map((s) => s.id),
+          err,
+        );
       }
-      // One at a time: look again rather than read a short batch as "drained".
-      total += n;
-      continue;
+      continue; // look again rather than read a short batch as "drained"
     }
-    total += n;
-    if (n < services.config.POSTING_BATCH_SIZE) break;
+    total += handled;
+    if (handled < services.config.POSTING_BATCH_SIZE) break;
   }
   return total;
+}
+
+/** Posts exactly these pending operations (in acceptance order), for tools and tests. */
+export async function postOperations(services: Services, partition: number, ids: string[]): Promise<number> {
+  return (await postBatchOf(services, partition, ids)).handled;
 }

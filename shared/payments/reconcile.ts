@@ -10,7 +10,7 @@ import { drainPartition } from "./posting.ts";
  */
 export async function reconcilePostings(services: Services): Promise<number[]> {
   const rows = await services.sql<{ partition: number }[]>`
-    select distinct partition from operations
+    select distinct (order_key % ${services.config.POSTING_PARTITIONS})::int as partition from operations
      where status = 'pending' and created_at < clock_timestamp() - make_interval(secs => ${services.config.RECONCILE_GRACE_MS / 1000})`;
   const drained: number[] = [];
   for (const { partition } of rows) {

@@ -2,7 +2,7 @@ import { type Ctx, canReadAll } from "../context.ts";
 import { ForbiddenError, NotFoundError, ValidationError } from "../errors.ts";
 import { type IdempotentRequest, type IdempotentResult, idempotent } from "../idempotency.ts";
 import { newId } from "../ids.ts";
-import { partitionOf } from "../jobs.ts";
+import { accountOrderKey, partitionOf } from "../jobs.ts";
 import { formatAmount, parseAmount } from "../money.ts";
 import { decodeCursor, type Page, pageOf } from "../pagination.ts";
 import { findVisiblePayment } from "./read.ts";
@@ -68,11 +68,13 @@ export function createRefund(
       values (${newId("re")}, ${payment.id}, ${String(amount)}::bigint, ${payment.currency}, ${input.reason ?? null},
               ${ctx.principal.userId})
       returning *`;
-    const op = { id: newId("op"), partition: partitionOf(payment.to_account, ctx.config.POSTING_PARTITIONS) };
     await tx`
-      insert into operations (id, partition, kind, payment_id, refund_id, amount)
-      values (${op.id}, ${op.partition}, 'refund', ${payment.id}, ${refund!.id}, ${String(amount)}::bigint)`;
-    afterCommit(() => ctx.queues.nudgePosting(op.partition));
+      insert into operations (id, order_key, kind, payment_id, refund_id, amount)
+      values (${newId("op")}, ${accountOrderKey(payment.to_account)}, 'refund', ${payment.id}, ${refund!.id},
+              ${String(amount)}::bigint)`;
+    afterCommit(() =>
+      ctx.queues.nudgePosting(partitionOf(payment.to_account, ctx.config.POSTING_PARTITIONS)),
+    );
     return { status: 202, body: refundObject(refund!) };
   });
 }

@@ -1,5 +1,8 @@
+import type { PaymentStatus, PendingAction, RefundStatus } from "./state.ts";
+
+export type { PaymentStatus, PendingAction, RefundStatus } from "./state.ts";
+
 export type PaymentType = "payment" | "transfer" | "deposit";
-export type PaymentStatus = "pending" | "requires_capture" | "succeeded" | "failed" | "canceled";
 export type CaptureMethod = "automatic" | "manual";
 
 export interface PaymentRow {
@@ -29,9 +32,6 @@ export interface PaymentRow {
   completed_at: Date | null;
 }
 
-export type PendingAction = "capture" | "cancel" | "expire";
-
-export type RefundStatus = "pending" | "succeeded" | "failed";
 export type RefundReason = "duplicate" | "fraudulent" | "requested_by_customer";
 
 export interface RefundRow {

@@ -1,12 +1,13 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { listPayments } from "../../../shared/payments/read.ts";
+import { PAYMENT_STATUSES } from "../../../shared/payments/state.ts";
 import { type App, ctxOf } from "../../env.ts";
 import { requireAuth } from "../../middleware/auth.ts";
 import { errorResponses, jsonResponse, listOf, PaginationQuery, security } from "../../openapi.ts";
 import { PaymentSchema } from "./schemas.ts";
 
 const Query = PaginationQuery.extend({
-  status: z.enum(["pending", "requires_capture", "succeeded", "failed", "canceled"]).optional(),
+  status: z.enum(PAYMENT_STATUSES).optional(),
   account: z.string().min(1).max(64).optional(),
 });
 

@@ -1,11 +1,12 @@
 import { z } from "@hono/zod-openapi";
+import { PAYMENT_STATUSES } from "../../../shared/payments/state.ts";
 
 export const PaymentSchema = z
   .object({
     id: z.string().openapi({ example: "pay_01JD3ZJ9K4T6W8X2Y4Z6A8B0C2" }),
     object: z.literal("payment"),
     type: z.enum(["payment", "transfer", "deposit"]),
-    status: z.enum(["pending", "requires_capture", "succeeded", "failed", "canceled"]),
+    status: z.enum(PAYMENT_STATUSES),
     from_account: z.string(),
     to_account: z.string(),
     amount: z.string().openapi({ example: "50.00" }),

@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { REFUND_STATUSES } from "../../../shared/payments/state.ts";
 
 export const RefundSchema = z
   .object({
@@ -7,7 +8,7 @@ export const RefundSchema = z
     payment_id: z.string(),
     amount: z.string().openapi({ example: "5.00" }),
     currency: z.string(),
-    status: z.enum(["pending", "succeeded", "failed"]),
+    status: z.enum(REFUND_STATUSES),
     reason: z.enum(["duplicate", "fraudulent", "requested_by_customer"]).nullable(),
     failure_code: z.string().nullable(),
     failure_message: z.string().nullable(),
