@@ -18,7 +18,8 @@ export type IdPrefix =
   | "le"
   | "rt"
   | "op"
-  | "whd";
+  | "whd"
+  | "aud";
 
 const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
