@@ -5,6 +5,7 @@ import { type IdempotentRequest, type IdempotentResult, idempotent } from "../id
 import { newId } from "../ids.ts";
 import { accountOrderKey, partitionOf } from "../jobs.ts";
 import { formatAmount, parseAmount } from "../money.ts";
+import { type Parties, visibleParties } from "./parties.ts";
 import { paymentObject } from "./serialize.ts";
 import type { PaymentRow, PendingAction } from "./types.ts";
 
@@ -14,32 +15,18 @@ import type { PaymentRow, PendingAction } from "./types.ts";
  * order with the payer's other postings. Expiry is found by the workers and goes the same way.
  */
 
-interface Party {
-  payer: boolean;
-  payee: boolean;
-}
-
 /** Locks the payment and tells how the caller relates to it; invisible payments are 404. */
 async function lockForAction(
   ctx: Ctx,
   tx: Tx,
   id: string,
-): Promise<{ payment: PaymentRow & { expired: boolean }; party: Party }> {
+): Promise<{ payment: PaymentRow & { expired: boolean }; party: Parties }> {
   // Expiry judged by the database's clock, the one the expiry duty uses too.
   const [payment] = await tx<(PaymentRow & { expired: boolean })[]>`
     select *, coalesce(hold_expires_at <= clock_timestamp(), false) as expired
       from payments where id = ${id} for no key update`;
   if (!payment) throw new NotFoundError("payment", "payment_not_found");
-  const owners = await tx<{ account_number: string }[]>`
-    select account_number from accounts
-     where account_number in (${payment.from_account}, ${payment.to_account}) and owner_id = ${ctx.principal.userId}`;
-  const mine = new Set(owners.map((o) => o.account_number));
-  const party = { payer: mine.has(payment.from_account), payee: mine.has(payment.to_account) };
-  const role = ctx.principal.role;
-  if (!party.payer && !party.payee && role !== "admin" && role !== "ops") {
-    throw new NotFoundError("payment", "payment_not_found");
-  }
-  return { payment, party };
+  return { payment, party: await visibleParties(tx, ctx.principal, payment) };
 }
 
 async function queueAction(

@@ -1,6 +1,7 @@
 import { type Ctx, canReadAll } from "../context.ts";
 import { NotFoundError } from "../errors.ts";
 import { decodeCursor, type Page, pageOf } from "../pagination.ts";
+import { visibleParties } from "./parties.ts";
 import { type PaymentObject, paymentObject } from "./serialize.ts";
 import type { PaymentRow, PaymentStatus } from "./types.ts";
 
@@ -9,18 +10,9 @@ import type { PaymentRow, PaymentStatus } from "./types.ts";
  * Anything else is indistinguishable from a payment that does not exist.
  */
 export async function findVisiblePayment(ctx: Ctx, id: string): Promise<PaymentRow> {
-  const all = canReadAll(ctx.principal);
-  const [row] = await ctx.sql<PaymentRow[]>`
-    select p.* from payments p
-     where p.id = ${id}
-       ${
-         all
-           ? ctx.sql``
-           : ctx.sql`and exists (select 1 from accounts a
-                                  where a.account_number in (p.from_account, p.to_account)
-                                    and a.owner_id = ${ctx.principal.userId})`
-       }`;
+  const [row] = await ctx.sql<PaymentRow[]>`select * from payments where id = ${id}`;
   if (!row) throw new NotFoundError("payment", "payment_not_found");
+  await visibleParties(ctx.sql, ctx.principal, row);
   return row;
 }
 

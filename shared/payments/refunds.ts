@@ -1,10 +1,11 @@
-import { type Ctx, canReadAll } from "../context.ts";
+import type { Ctx } from "../context.ts";
 import { ForbiddenError, NotFoundError, ValidationError } from "../errors.ts";
 import { type IdempotentRequest, type IdempotentResult, idempotent } from "../idempotency.ts";
 import { newId } from "../ids.ts";
 import { accountOrderKey, partitionOf } from "../jobs.ts";
 import { formatAmount, parseAmount } from "../money.ts";
 import { decodeCursor, type Page, pageOf } from "../pagination.ts";
+import { visibleParties, visiblePaymentIds } from "./parties.ts";
 import { findVisiblePayment } from "./read.ts";
 import { type RefundObject, refundObject } from "./serialize.ts";
 import type { PaymentRow, RefundReason, RefundRow } from "./types.ts";
@@ -29,17 +30,10 @@ export function createRefund(
     const [payment] = await tx<
       PaymentRow[]
     >`select * from payments where id = ${input.payment_id} for no key update`;
-    const payee = payment
-      ? await tx`select 1 from accounts where account_number = ${payment.to_account} and owner_id = ${ctx.principal.userId}`
-      : [];
-    const payer = payment
-      ? await tx`select 1 from accounts where account_number = ${payment.from_account} and owner_id = ${ctx.principal.userId}`
-      : [];
-    const admin = ctx.principal.role === "admin";
-    if (!payment || (!payee.length && !payer.length && !canReadAll(ctx.principal))) {
-      throw new NotFoundError("payment", "payment_not_found", "/payment_id");
-    }
-    if (!payee.length && !admin)
+    const notFound = () => new NotFoundError("payment", "payment_not_found", "/payment_id");
+    if (!payment) throw notFound();
+    const party = await visibleParties(tx, ctx.principal, payment, notFound);
+    if (!party.payee && ctx.principal.role !== "admin")
       throw new ForbiddenError("forbidden", "Only the payee (or an admin) may refund a payment.");
     if (payment.status !== "succeeded") {
       throw ValidationError.field(
@@ -97,16 +91,12 @@ export async function listRefunds(
   const before = decodeCursor(input.cursor, /^re_[0-9A-Z]{26}$/);
   const { sql } = ctx;
   if (input.payment_id) await findVisiblePayment(ctx, input.payment_id);
+  const visible = input.payment_id ? null : visiblePaymentIds(sql, ctx.principal);
   const rows = await sql<RefundRow[]>`
     select r.* from refunds r
      where true
        ${input.payment_id ? sql`and r.payment_id = ${input.payment_id}` : sql``}
-       ${
-         input.payment_id || canReadAll(ctx.principal)
-           ? sql``
-           : sql`and exists (select 1 from payments p join accounts a on a.account_number in (p.from_account, p.to_account)
-                              where p.id = r.payment_id and a.owner_id = ${ctx.principal.userId})`
-       }
+       ${visible ? sql`and r.payment_id in (${visible})` : sql``}
        ${before ? sql`and r.id < ${before}` : sql``}
      order by r.id desc
      limit ${input.limit + 1}`;
