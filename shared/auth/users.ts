@@ -3,9 +3,9 @@ import { ConflictError, UnauthorizedError, ValidationError } from "../errors.ts"
 import { newId } from "../ids.ts";
 import { type AccountRow, openAccount } from "../ledger/index.ts";
 import { parseCurrency } from "../money.ts";
-import { dummyHash, hashPassword, PASSWORD_MAX, PASSWORD_MIN, verifyPassword } from "./passwords.ts";
+import { type Credentials, checkCredentials } from "./credentials.ts";
+import { hashPassword, PASSWORD_MAX, PASSWORD_MIN } from "./passwords.ts";
 import { startSession, type TokenPair } from "./sessions.ts";
-import { beginLoginAttempt, loginSucceeded } from "./throttle.ts";
 
 export interface UserRow {
   id: string;
@@ -72,29 +72,9 @@ export async function registerUser(
   }
 }
 
-/**
- * Checks credentials and starts a session. A wrong password and an unknown email give the same
- * error after the same bcrypt work (the unknown one is checked against a dummy hash).
- */
-export async function login(
-  services: Services,
-  input: { email: string; password: string; clientAddress: string },
-): Promise<TokenPair> {
-  const { sql, config } = services;
-  const attempt = await beginLoginAttempt(sql, config, {
-    email: input.email.toLowerCase(),
-    address: input.clientAddress,
-  });
-  const [user] = await sql<{ id: string; role: Role; password_hash: string }[]>`
-    select id, role, password_hash from users where lower(email) = lower(${input.email})`;
-  // Awaited for known emails too, so the first login of the process costs the same either way.
-  const dummy = await dummyHash(config.BCRYPT_COST);
-  const ok = await verifyPassword(input.password, user?.password_hash ?? dummy);
-  if (!user || !ok) {
-    throw new UnauthorizedError("invalid_credentials", "The email or password is incorrect.");
-  }
-  await loginSucceeded(sql, attempt);
-  return startSession(services, user);
+/** Checks credentials (the same check as HTTP Basic: credentials.ts) and starts a session. */
+export async function login(services: Services, input: Credentials): Promise<TokenPair> {
+  return startSession(services, await checkCredentials(services, input));
 }
 
 /** The caller's own user record. */
