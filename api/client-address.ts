@@ -1,6 +1,6 @@
-import { isIPv6 } from "node:net";
 import { getConnInfo } from "@hono/node-server/conninfo";
 import type { Context } from "hono";
+import { expandIPv6 } from "../shared/net.ts";
 import type { AppEnv } from "./env.ts";
 
 /** The key used when the transport gives no peer address (app.request in tests has no socket). */
@@ -9,16 +9,11 @@ export const UNKNOWN_ADDRESS = "unknown";
 /** One throttling bucket per IPv6 /64: a single host usually owns a whole /64. */
 function bucket(address: string): string {
   const bare = address.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, "");
-  if (!isIPv6(bare)) return bare;
-  const [head = "", tail = ""] = bare.split("::");
-  const left = head ? head.split(":") : [];
-  const right = tail ? tail.split(":") : [];
-  const groups = bare.includes("::")
-    ? [...left, ...Array(8 - left.length - right.length).fill("0"), ...right]
-    : left;
+  const groups = expandIPv6(bare);
+  if (!groups) return bare;
   return `${groups
     .slice(0, 4)
-    .map((g) => Number.parseInt(g || "0", 16).toString(16))
+    .map((g) => g.toString(16))
     .join(":")}::/64`;
 }
 

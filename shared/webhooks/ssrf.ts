@@ -10,8 +10,9 @@ import type { LookupAddress, LookupOptions } from "node:dns";
 import { lookup } from "node:dns/promises";
 import http from "node:http";
 import https from "node:https";
-import { isIP, isIPv4, isIPv6 } from "node:net";
+import { isIP } from "node:net";
 import { ValidationError } from "../errors.ts";
+import { expandIPv6, parseIPv4 } from "../net.ts";
 
 /** The response body is read only to free the socket; more than this is not worth waiting for. */
 const MAX_RESPONSE_BYTES = 64 * 1024;
@@ -36,12 +37,6 @@ const PRIVATE_V4: ReadonlyArray<readonly [string, number]> = [
   ["240.0.0.0", 4], // reserved, includes broadcast 255.255.255.255
 ];
 
-/** Strict dotted-quad to its four octets; null for anything else. */
-function parseIPv4(ip: string): number[] | null {
-  if (!isIPv4(ip)) return null;
-  return ip.split(".").map(Number);
-}
-
 function v4ToInt(octets: readonly number[]): number {
   return (
     (((octets[0] ?? 0) << 24) | ((octets[1] ?? 0) << 16) | ((octets[2] ?? 0) << 8) | (octets[3] ?? 0)) >>> 0
@@ -60,28 +55,7 @@ function isPrivateV4(octets: readonly number[]): boolean {
 
 /** Any valid IPv6 text (with optional zone and dotted tail) to its 16 bytes; null if invalid. */
 function parseIPv6(ip: string): number[] | null {
-  let text = ip.split("%")[0] ?? "";
-  if (!isIPv6(text)) return null;
-  if (text.includes(".")) {
-    const cut = text.lastIndexOf(":");
-    const v4 = parseIPv4(text.slice(cut + 1));
-    if (!v4) return null;
-    const hi = (((v4[0] ?? 0) << 8) | (v4[1] ?? 0)).toString(16);
-    const lo = (((v4[2] ?? 0) << 8) | (v4[3] ?? 0)).toString(16);
-    text = `${text.slice(0, cut + 1)}${hi}:${lo}`;
-  }
-  const groups = (part: string): number[] => (part === "" ? [] : part.split(":").map((h) => parseInt(h, 16)));
-  const halves = text.split("::");
-  let words: number[];
-  if (halves.length === 2) {
-    const head = groups(halves[0] ?? "");
-    const tail = groups(halves[1] ?? "");
-    words = [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
-  } else {
-    words = groups(text);
-  }
-  if (words.length !== 8 || words.some((w) => !Number.isInteger(w) || w < 0 || w > 0xffff)) return null;
-  return words.flatMap((w) => [w >> 8, w & 0xff]);
+  return expandIPv6(ip)?.flatMap((w) => [w >> 8, w & 0xff]) ?? null;
 }
 
 function startsWith(bytes: readonly number[], prefix: readonly number[]): boolean {
