@@ -1,7 +1,8 @@
 /**
  * One error hierarchy for the whole domain. Every failure the API or the workers can meet on
  * purpose is a DomainError with a stable machine `code`; the API maps it to problem+json in one
- * place (api/problem.ts), the worker maps `retryable` to BullMQ retry or UnrecoverableError.
+ * place (api/problem.ts). Where trying again later may help (throttled, a dependency down, the same
+ * request still in progress), the error carries a Retry-After header saying when.
  */
 
 export interface FieldError {
@@ -12,8 +13,6 @@ export interface FieldError {
 
 export abstract class DomainError extends Error {
   abstract readonly status: number;
-  /** Whether trying the same thing again later may succeed. */
-  readonly retryable: boolean = false;
   readonly code: string;
   readonly errors: FieldError[];
   /** Extra response headers (e.g. Retry-After). */
@@ -90,7 +89,6 @@ export class RateLimitedError extends DomainError {
 /** 503: a dependency is down; the same request may succeed later. */
 export class UnavailableError extends DomainError {
   readonly status = 503;
-  override readonly retryable = true;
 }
 
 /**
