@@ -18,5 +18,5 @@ export type App = OpenAPIHono<AppEnv>;
 export function ctxOf(c: Context<AppEnv>): Ctx {
   const principal = c.get("principal");
   if (!principal) throw new Error("route reached without authentication middleware");
-  return { ...c.get("services"), principal, log: c.get("log") };
+  return { ...c.get("services"), principal, log: c.get("log"), requestId: c.get("requestId") };
 }

@@ -29,6 +29,8 @@ export interface Principal {
 /** What a domain verb receives: the services plus the authenticated caller. */
 export interface Ctx extends Services {
   principal: Principal;
+  /** The API request's id (`x-request-id`), recorded in the audit log; absent outside a request. */
+  requestId?: string;
 }
 
 /** ops and admin read everything. */

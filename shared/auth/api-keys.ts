@@ -1,3 +1,4 @@
+import { audit, byCaller } from "../audit.ts";
 import type { Ctx } from "../context.ts";
 import { ForbiddenError, NotFoundError } from "../errors.ts";
 import { newId } from "../ids.ts";
@@ -7,7 +8,8 @@ import { hashSecret, randomSecret } from "./tokens.ts";
 /**
  * Merchant API keys. The secret is returned once, at creation; only its SHA-256 is stored (what
  * authenticate() looks up) plus a short prefix so the owner can tell keys apart. Every query is
- * scoped to the caller: someone else's key is a 404, even for an admin.
+ * scoped to the caller: someone else's key is a 404, even for an admin. Creating and revoking a key
+ * appends to the audit log in the same transaction (never the key or its hash).
  */
 
 export interface ApiKeyRow {
@@ -50,12 +52,21 @@ export async function createApiKey(
     throw new ForbiddenError("api_key_not_allowed", "Create API keys while logged in, not with an API key.");
   }
   const secret = randomSecret("sk_");
-  const [apiKey] = await ctx.sql<ApiKeyRow[]>`
-    insert into api_keys (id, user_id, name, prefix, key_hash)
-    values (${newId("key")}, ${ctx.principal.userId}, ${input.name ?? null},
-            ${secret.slice(0, PREFIX_LENGTH)}, ${hashSecret(secret)})
-    returning id, name, prefix, created_at, last_used_at, revoked_at`;
-  if (!apiKey) throw new Error("insert returned no row");
+  const apiKey = await ctx.sql.begin(async (tx) => {
+    const [row] = await tx<ApiKeyRow[]>`
+      insert into api_keys (id, user_id, name, prefix, key_hash)
+      values (${newId("key")}, ${ctx.principal.userId}, ${input.name ?? null},
+              ${secret.slice(0, PREFIX_LENGTH)}, ${hashSecret(secret)})
+      returning id, name, prefix, created_at, last_used_at, revoked_at`;
+    if (!row) throw new Error("insert returned no row");
+    await audit(tx, {
+      ...byCaller(ctx),
+      action: "api_key.create",
+      target: { type: "api_key", id: row.id },
+      after: { name: row.name },
+    });
+    return row;
+  });
   return { apiKey, secret };
 }
 
@@ -90,16 +101,32 @@ export async function getApiKey(ctx: Ctx, id: string): Promise<ApiKeyRow> {
 }
 
 /**
- * Revokes a key: from this statement on, authenticate() no longer finds it. Revoking a revoked key
- * changes nothing and returns it again (a retried DELETE gets the same answer).
+ * Revokes a key: from this commit on, authenticate() no longer finds it. Revoking a revoked key
+ * changes nothing (no audit row either) and returns it again (a retried DELETE gets the same answer).
  */
 export async function revokeApiKey(ctx: Ctx, id: string): Promise<ApiKeyRow> {
   assertMayManageKeys(ctx);
-  const [row] = await ctx.sql<ApiKeyRow[]>`
-    update api_keys set revoked_at = coalesce(revoked_at, now())
-     where id = ${id} and user_id = ${ctx.principal.userId}
-    returning id, name, prefix, created_at, last_used_at, revoked_at`;
-  if (!row) throw new NotFoundError("API key");
+  const row = await ctx.sql.begin(async (tx) => {
+    const [revoked] = await tx<ApiKeyRow[]>`
+      update api_keys set revoked_at = now()
+       where id = ${id} and user_id = ${ctx.principal.userId} and revoked_at is null
+      returning id, name, prefix, created_at, last_used_at, revoked_at`;
+    if (revoked) {
+      await audit(tx, {
+        ...byCaller(ctx),
+        action: "api_key.revoke",
+        target: { type: "api_key", id: revoked.id },
+        before: { name: revoked.name, revoked_at: null },
+        after: { name: revoked.name, revoked_at: revoked.revoked_at },
+      });
+      return revoked;
+    }
+    const [already] = await tx<ApiKeyRow[]>`
+      select id, name, prefix, created_at, last_used_at, revoked_at from api_keys
+       where id = ${id} and user_id = ${ctx.principal.userId}`;
+    if (!already) throw new NotFoundError("API key");
+    return already;
+  });
   ctx.log.info({ api_key_id: row.id }, "api key revoked");
   return row;
 }

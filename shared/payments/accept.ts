@@ -1,3 +1,4 @@
+import { type AuditEntry, audit, byCaller } from "../audit.ts";
 import type { Ctx } from "../context.ts";
 import { type Db, isDeterministicFailure } from "../db/index.ts";
 import { ForbiddenError, NotFoundError, ValidationError } from "../errors.ts";
@@ -17,7 +18,7 @@ import {
 import { newId } from "../ids.ts";
 import { accountOrderKey, partitionOf } from "../jobs.ts";
 import { type AccountRow, systemAccountNumber } from "../ledger/index.ts";
-import { parseAmount, parseCurrency } from "../money.ts";
+import { formatAmount, parseAmount, parseCurrency } from "../money.ts";
 import { paymentObject } from "./serialize.ts";
 import type { CaptureMethod, PaymentRow, PaymentType } from "./types.ts";
 
@@ -211,12 +212,30 @@ function insertPayments(db: Db, planned: Planned[]) {
     select op_id, order_key, 'payment', id from x order by i`;
 }
 
+/** Deposits are admin actions: each one gets an audit row (payments and transfers do not). */
+function depositAudits(group: Acceptance[], planned: Planned[]): AuditEntry[] {
+  return planned
+    .filter((p) => p.row.type === "deposit")
+    .map(({ index, row }) => ({
+      ...byCaller(group[index]!.ctx),
+      action: "deposit.create",
+      target: { type: "payment", id: row.id },
+      after: {
+        account_number: row.to_account,
+        amount: formatAmount(row.amount, row.currency),
+        currency: row.currency,
+        description: row.description,
+      },
+    }));
+}
+
 /**
  * Commits one group: every key locked and looked up, every account read, every acceptance decided,
- * the new payments, operations and idempotency records written, in three round trips and one
- * COMMIT however many requests the group carries: BEGIN goes out with the reads, COMMIT with the
- * writes (the responses are built before the writes return, from the rows as inserted). A refused
- * request changes nothing; the others go on. After COMMIT, one nudge per partition touched.
+ * the new payments, operations, idempotency records and deposits' audit rows written, in three
+ * round trips and one COMMIT however many requests the group carries: BEGIN goes out with the
+ * reads, COMMIT with the writes (the responses are built before the writes return, from the rows
+ * as inserted). A refused request changes nothing; the others go on. After COMMIT, one nudge per
+ * partition touched.
  */
 async function commitGroup(group: Acceptance[]): Promise<Outcome<IdempotentResult>[]> {
   const services = group[0]!.ctx;
@@ -271,6 +290,7 @@ async function commitGroup(group: Acceptance[]): Promise<Outcome<IdempotentResul
       const body = JSON.stringify(paymentObject(p.row));
       return { ...refs[p.index]!, hash: hashes[p.index]!, status: 202, body };
     });
+    const audits = depositAudits(group, planned);
     // The second round trip: the writes, then COMMIT, each sent explicitly in that order. (Should
     // a write fail, Postgres answers the COMMIT with a rollback and the write's error rejects this.)
     const writes =
@@ -278,6 +298,7 @@ async function commitGroup(group: Acceptance[]): Promise<Outcome<IdempotentResul
         ? [
             insertPayments(db, planned).execute(),
             saveRecords(db, config.IDEMPOTENCY_TTL_HOURS, records).execute(),
+            ...(audits.length > 0 ? [audit(db, ...audits).execute()] : []),
           ]
         : [];
     await Promise.all([...writes, db`commit`.execute()]);

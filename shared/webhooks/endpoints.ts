@@ -1,3 +1,4 @@
+import { audit, byCaller } from "../audit.ts";
 import type { Ctx, Principal } from "../context.ts";
 import type { Db, Tx } from "../db/index.ts";
 import { NotFoundError, ValidationError } from "../errors.ts";
@@ -11,7 +12,8 @@ import { assertPublicUrl } from "./ssrf.ts";
  * Webhook endpoints: where a user wants their events POSTed. Any role may own endpoints (they
  * receive events about their own payments); only the owner, or an admin, sees or changes one:
  * for anyone else it does not exist (404). The signing secret is returned only when it is made
- * (create, rotate-secret), never by a read, and never logged.
+ * (create, rotate-secret), never by a read, and never logged. Every change appends to the audit
+ * log in its own transaction, with the endpoint as `endpointObject` shows it (never a secret).
  */
 
 /** After a rotation the previous secret keeps signing alongside the new one this long. */
@@ -66,6 +68,21 @@ export type EndpointWithSecret = EndpointObject & { secret: string };
 /** Admins manage every endpoint; everyone else only their own. */
 function managesAll(p: Principal): boolean {
   return p.role === "admin";
+}
+
+function auditEndpoint(
+  ctx: Ctx,
+  tx: Tx,
+  verb: "create" | "update" | "delete" | "rotate_secret",
+  id: string,
+  change: { before?: EndpointObject; after?: EndpointObject },
+) {
+  return audit(tx, {
+    ...byCaller(ctx),
+    action: `webhook_endpoint.${verb}`,
+    target: { type: "webhook_endpoint", id },
+    ...change,
+  });
 }
 
 function scope(ctx: Ctx, db: Db) {
@@ -125,6 +142,7 @@ export async function createEndpoint(ctx: Ctx, input: CreateEndpointInput): Prom
               ${input.description ?? null}, ${secret})
       returning ${columns(tx)}`;
     if (!inserted) throw new Error("insert returned no row");
+    await auditEndpoint(ctx, tx, "create", inserted.id, { after: endpointObject(inserted) });
     return inserted;
   });
   ctx.log.info({ endpoint_id: row.id }, "webhook endpoint created");
@@ -177,7 +195,7 @@ export async function updateEndpoint(
   const hasDescription = input.description !== undefined;
   const enabled = input.enabled ?? null;
   const row = await ctx.sql.begin(async (tx) => {
-    await findForUpdate(ctx, tx, id);
+    const current = await findForUpdate(ctx, tx, id);
     const [updated] = await tx<EndpointRow[]>`
       update webhook_endpoints set
         url = coalesce(${url}::text, url),
@@ -193,6 +211,10 @@ export async function updateEndpoint(
        where id = ${id}
       returning ${columns(tx)}`;
     if (!updated) throw new Error("update returned no row");
+    await auditEndpoint(ctx, tx, "update", id, {
+      before: endpointObject(current),
+      after: endpointObject(updated),
+    });
     return updated;
   });
   ctx.log.info({ endpoint_id: id }, "webhook endpoint updated");
@@ -208,12 +230,13 @@ export async function deleteEndpoint(
   id: string,
 ): Promise<{ id: string; object: "webhook_endpoint"; deleted: true }> {
   const canceled = await ctx.sql.begin(async (tx) => {
-    await findForUpdate(ctx, tx, id);
+    const current = await findForUpdate(ctx, tx, id);
     await tx`update webhook_endpoints set deleted_at = clock_timestamp(), updated_at = clock_timestamp() where id = ${id}`;
     const rows = await tx`
       update webhook_deliveries set status = 'canceled', next_attempt_at = null, updated_at = clock_timestamp()
        where endpoint_id = ${id} and status = 'pending'
       returning id`;
+    await auditEndpoint(ctx, tx, "delete", id, { before: endpointObject(current) });
     return rows.length;
   });
   if (canceled > 0) ctx.metrics.webhookDeliveries.inc({ outcome: "canceled" }, canceled);
@@ -230,7 +253,7 @@ export async function deleteEndpoint(
 export async function rotateEndpointSecret(ctx: Ctx, id: string): Promise<EndpointWithSecret> {
   const secret = generateWebhookSecret();
   const row = await ctx.sql.begin(async (tx) => {
-    await findForUpdate(ctx, tx, id);
+    const current = await findForUpdate(ctx, tx, id);
     const [updated] = await tx<EndpointRow[]>`
       update webhook_endpoints set
         previous_secret = secret,
@@ -240,6 +263,10 @@ export async function rotateEndpointSecret(ctx: Ctx, id: string): Promise<Endpoi
        where id = ${id}
       returning ${columns(tx)}`;
     if (!updated) throw new Error("update returned no row");
+    await auditEndpoint(ctx, tx, "rotate_secret", id, {
+      before: endpointObject(current),
+      after: endpointObject(updated),
+    });
     return updated;
   });
   ctx.log.info({ endpoint_id: id }, "webhook endpoint secret rotated");

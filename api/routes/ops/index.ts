@@ -1,5 +1,6 @@
 import type { Services } from "../../../shared/context.ts";
 import type { App } from "../../env.ts";
+import { registerAuditLog } from "./audit-log.ts";
 import { registerHealth } from "./health.ts";
 import { registerLedgerVerify } from "./ledger-verify.ts";
 import { registerMetrics } from "./metrics.ts";
@@ -10,5 +11,6 @@ export function registerOpsRoutes(app: App, services: Services): void {
   registerHealth(app);
   registerMetrics(app, services);
   registerLedgerVerify(app);
+  registerAuditLog(app);
   registerQueueDashboard(app, services);
 }
