@@ -20,14 +20,17 @@ export function idempotentRequest(
 
 /**
  * Sends a stored (or fresh) idempotent response as recorded: the stored text itself, so a replay is
- * byte-identical by construction (and nothing is parsed and serialized again). Every idempotent
- * route answers 202, so the stored status is that; typed as the JSON `T` it holds.
+ * byte-identical by construction (and nothing is parsed and serialized again). Money-moving routes
+ * answer 202 (the default `S`), ops actions 200; typed as the JSON `T` it holds.
  */
-export function idempotentResponse<T>(c: Context<AppEnv>, result: IdempotentResult) {
+export function idempotentResponse<T, S extends 200 | 202 = 202>(
+  c: Context<AppEnv>,
+  result: IdempotentResult,
+) {
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (result.replayed) headers["Idempotent-Replayed"] = "true";
   const res = stampedResponse(c, result.body, result.status, headers);
-  return res as Response & TypedResponse<T, 202, "json">;
+  return res as Response & TypedResponse<T, S, "json">;
 }
 
 /** Declares the header in OpenAPI; its rules are checked by readIdempotencyKey (400s, not 422s). */

@@ -78,6 +78,10 @@ const schema = z
     /** Proxies in front of the API that append to X-Forwarded-For (0: use the TCP peer address). */
     TRUST_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
     LOGIN_WINDOW_SECONDS: positiveInt.default(900),
+    /** When set, GET /metrics requires `Authorization: Bearer <token>`; unset, it is open (private networks only). */
+    METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
+    /** The Postgres-backed gauges of /metrics (backlog, set-aside, webhooks) are re-read at most this often. */
+    METRICS_SAMPLE_MS: z.coerce.number().int().min(0).max(600_000).default(5000),
     WEBHOOK_ALLOW_PRIVATE_TARGETS: bool,
     WEBHOOK_TIMEOUT_MS: positiveInt.default(15000),
     WEBHOOK_RETRY_SCHEDULE: z

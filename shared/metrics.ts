@@ -54,6 +54,39 @@ export function createMetrics() {
       help: "Operations set aside because posting them fails for good (their payment or refund failed with processing_error)",
       registers: [registry],
     }),
+    postingBacklog: new Gauge({
+      name: "payments_posting_backlog",
+      help: "Accepted operations not yet posted, per partition (from Postgres, sampled every few seconds)",
+      labelNames: ["partition"] as const,
+      registers: [registry],
+    }),
+    postingOldestPending: new Gauge({
+      name: "payments_posting_oldest_pending_seconds",
+      help: "Age of the oldest operation not yet posted, per partition (0 when none)",
+      labelNames: ["partition"] as const,
+      registers: [registry],
+    }),
+    setAsideOperations: new Gauge({
+      name: "payments_operations_set_aside",
+      help: "Set-aside operations not yet retried or resolved (GET /api/v1/ops/operations)",
+      registers: [registry],
+    }),
+    webhooksPending: new Gauge({
+      name: "webhook_deliveries_pending",
+      help: "Webhook deliveries waiting for a (next) attempt",
+      registers: [registry],
+    }),
+    webhookOldestPending: new Gauge({
+      name: "webhook_delivery_oldest_pending_seconds",
+      help: "Age of the oldest webhook delivery still pending (0 when none)",
+      registers: [registry],
+    }),
+    dependencyUp: new Gauge({
+      name: "payments_dependency_up",
+      help: "1 when the dependency answers (as /ready sees it), else 0",
+      labelNames: ["dependency"] as const,
+      registers: [registry],
+    }),
     queueJobs: new Gauge({
       name: "queue_jobs",
       help: "Jobs per queue and state",

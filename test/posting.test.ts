@@ -43,7 +43,8 @@ describe("the posting engine", () => {
     expect(poison?.status).toBe("failed");
     expect(poison?.error).toMatch(/unbalanced/);
     const [hold] = await t.services.sql`select status, pending_action from payments where id = ${heldId}`;
-    expect(hold).toMatchObject({ status: "requires_capture", pending_action: null });
+    // Set aside, the capture waits for ops (retry or resolve): nothing else may act on the hold.
+    expect(hold).toMatchObject({ status: "requires_capture", pending_action: "capture" });
     const rows = await t.services.sql`select status from payments where id = any(${behind}::text[])`;
     expect(rows.map((r) => r.status)).toEqual(["succeeded", "succeeded", "succeeded"]);
     const [pending] = await t.services

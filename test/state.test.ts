@@ -104,6 +104,58 @@ async function expireNow(id: string) {
   expect(await expireDueHolds(t.services)).toBeGreaterThanOrEqual(1);
 }
 
+const admin = await makeUser(t.services, { role: "admin" });
+
+/** A payment whose posting fails for good (its payee now in another currency), drained: set aside. */
+async function poisonedPayment() {
+  const { payer, payee } = await parties();
+  const id = await newPayment(payer, payee);
+  await t.services.sql`update payments set to_account = ${await foreignAccount()} where id = ${id}`;
+  await drain();
+  return { id };
+}
+/** A capture whose amount is more than is held (it cannot balance), drained: set aside. */
+async function poisonedCapture() {
+  const { payee, id } = await authorized();
+  await action(payee, id, "capture");
+  await t.services.sql`update operations set amount = 999999 where payment_id = ${id} and kind = 'capture'`;
+  await drain();
+  return { id };
+}
+/** A cancel or expiry that would release more than the payer has held, drained: set aside. */
+async function poisonedRelease(kind: "cancel" | "expire") {
+  const { payer, id } = await authorized();
+  if (kind === "cancel") await action(payer, id, "cancel");
+  await overstateHold(payer);
+  if (kind === "expire") await expireNow(id);
+  await drain();
+  return { id };
+}
+/** A refund whose payee is now in another currency, drained: set aside. */
+async function poisonedRefund() {
+  const { payee, id } = await succeeded();
+  const re = await refund(payee, id);
+  await t.services.sql`update payments set to_account = ${await foreignAccount()} where id = ${id}`;
+  await drain();
+  return { id, re };
+}
+async function setAsideOf(paymentId: string) {
+  const [op] = await t.services.sql<{ id: string }[]>`
+    select id from operations where payment_id = ${paymentId} and status = 'failed'`;
+  expect(op, "a set-aside operation").toBeDefined();
+  return op!.id;
+}
+/** Ops close the payment's set-aside operation without posting it. */
+async function resolve(paymentId: string) {
+  const res = await t.request("POST", `/api/v1/ops/operations/${await setAsideOf(paymentId)}/resolve`, {
+    token: admin.token,
+    body: { reason: "closed by ops in a test" },
+    headers: { "Idempotency-Key": key() },
+  });
+  expect(res.status, JSON.stringify(res.body)).toBe(200);
+  expect(res.body.status).toBe("resolved");
+}
+
 /** One scenario per row of the table, each through the API and the real engine. */
 const scenarios: Record<string, () => Promise<void>> = {
   "payment pending posted": async () => {
@@ -127,13 +179,17 @@ const scenarios: Record<string, () => Promise<void>> = {
     expect(await eventsOf(id)).toEqual(["payment.failed"]);
   },
   "payment pending set_aside": async () => {
-    const { payer, payee } = await parties();
-    const id = await newPayment(payer, payee);
-    await t.services.sql`update payments set to_account = ${await foreignAccount()} where id = ${id}`;
-    await drain();
+    const { id } = await poisonedPayment();
+    expect(await payment(id)).toMatchObject({ status: "pending", failure_code: null });
+    expect(await eventsOf(id)).toEqual([]);
+    expect(await operationsOf(id)).toEqual(["payment:failed"]);
+  },
+  "payment pending resolved": async () => {
+    const { id } = await poisonedPayment();
+    await resolve(id);
     expect(await payment(id)).toMatchObject({ status: "failed", failure_code: "processing_error" });
     expect(await eventsOf(id)).toEqual(["payment.failed"]);
-    expect(await operationsOf(id)).toEqual(["payment:failed"]);
+    expect(await operationsOf(id)).toEqual(["payment:resolved"]);
   },
   "capture requires_capture+capture posted": async () => {
     const { payee, id } = await authorized();
@@ -159,12 +215,20 @@ const scenarios: Record<string, () => Promise<void>> = {
     expect(await eventsOf(id)).toEqual(["payment.requires_capture"]);
   },
   "capture requires_capture+capture set_aside": async () => {
-    const { payee, id } = await authorized();
-    await action(payee, id, "capture");
-    await t.services.sql`update operations set amount = 999999 where payment_id = ${id} and kind = 'capture'`;
-    await drain();
-    expect(await payment(id)).toMatchObject({ status: "requires_capture", pending_action: null });
+    const { id } = await poisonedCapture();
+    expect(await payment(id)).toMatchObject({ status: "requires_capture", pending_action: "capture" });
     expect(await operationsOf(id)).toEqual(["payment:done", "capture:failed"]);
+    expect(await eventsOf(id)).toEqual(["payment.requires_capture"]);
+  },
+  "capture requires_capture+capture resolved": async () => {
+    const { id } = await poisonedCapture();
+    await resolve(id);
+    expect(await payment(id)).toMatchObject({
+      status: "requires_capture",
+      pending_action: null,
+      amount_capturable: 1000n,
+    });
+    expect(await operationsOf(id)).toEqual(["payment:done", "capture:resolved"]);
     expect(await eventsOf(id)).toEqual(["payment.requires_capture"]);
   },
   "cancel requires_capture+cancel posted": async () => {
@@ -179,12 +243,15 @@ const scenarios: Record<string, () => Promise<void>> = {
     expect(await eventsOf(id)).toEqual(["payment.requires_capture", "payment.canceled"]);
   },
   "cancel requires_capture+cancel set_aside": async () => {
-    const { payer, id } = await authorized();
-    await action(payer, id, "cancel");
-    await overstateHold(payer);
-    await drain();
-    expect(await payment(id)).toMatchObject({ status: "requires_capture", pending_action: null });
+    const { id } = await poisonedRelease("cancel");
+    expect(await payment(id)).toMatchObject({ status: "requires_capture", pending_action: "cancel" });
     expect(await operationsOf(id)).toEqual(["payment:done", "cancel:failed"]);
+  },
+  "cancel requires_capture+cancel resolved": async () => {
+    const { id } = await poisonedRelease("cancel");
+    await resolve(id);
+    expect(await payment(id)).toMatchObject({ status: "requires_capture", pending_action: null });
+    expect(await operationsOf(id)).toEqual(["payment:done", "cancel:resolved"]);
   },
   "expire requires_capture+expire posted": async () => {
     const { id } = await authorized();
@@ -194,12 +261,16 @@ const scenarios: Record<string, () => Promise<void>> = {
     expect(await eventsOf(id)).toEqual(["payment.requires_capture", "payment.canceled"]);
   },
   "expire requires_capture+expire set_aside": async () => {
-    const { payer, id } = await authorized();
-    await overstateHold(payer);
-    await expireNow(id);
-    await drain();
-    expect(await payment(id)).toMatchObject({ status: "requires_capture", pending_action: null });
+    const { id } = await poisonedRelease("expire");
+    expect(await payment(id)).toMatchObject({ status: "requires_capture", pending_action: "expire" });
     expect(await operationsOf(id)).toEqual(["payment:done", "expire:failed"]);
+  },
+  "expire requires_capture+expire resolved": async () => {
+    const { id } = await poisonedRelease("expire");
+    await resolve(id);
+    expect(await payment(id)).toMatchObject({ status: "requires_capture", pending_action: null });
+    expect(await operationsOf(id)).toEqual(["payment:done", "expire:resolved"]);
+    expect(await eventsOf(id)).toEqual(["payment.requires_capture"]);
   },
   "refund succeeded posted": async () => {
     const { payee, id } = await succeeded();
@@ -230,10 +301,14 @@ const scenarios: Record<string, () => Promise<void>> = {
     expect(await eventsOf(id)).toEqual(["payment.succeeded", "refund.succeeded", "refund.failed"]);
   },
   "refund succeeded set_aside": async () => {
-    const { payee, id } = await succeeded();
-    const re = await refund(payee, id);
-    await t.services.sql`update payments set to_account = ${await foreignAccount()} where id = ${id}`;
-    await drain();
+    const { id, re } = await poisonedRefund();
+    expect(await refundRow(re)).toMatchObject({ status: "pending", failure_code: null });
+    expect(await payment(id)).toMatchObject({ status: "succeeded", amount_refunded: 0n });
+    expect(await eventsOf(id)).toEqual(["payment.succeeded"]);
+  },
+  "refund succeeded resolved": async () => {
+    const { id, re } = await poisonedRefund();
+    await resolve(id);
     expect(await refundRow(re)).toMatchObject({ status: "failed", failure_code: "processing_error" });
     expect(await payment(id)).toMatchObject({ status: "succeeded", amount_refunded: 0n });
     expect(await eventsOf(id)).toEqual(["payment.succeeded", "refund.failed"]);

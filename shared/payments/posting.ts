@@ -93,7 +93,7 @@ async function ownersOf(tx: Tx, accounts: string[]): Promise<Map<string, string 
   return new Map(rows.map((r) => [r.account_number, r.owner_id]));
 }
 
-const OPERATION_COLUMNS = ["id", "seq", "kind", "payment_id", "refund_id", "amount", "order_key"];
+export const OPERATION_COLUMNS = ["id", "seq", "kind", "payment_id", "refund_id", "amount", "order_key"];
 
 /** An operation's partition under this process's POSTING_PARTITIONS (see migration 007). */
 function partitionFilter(tx: Db, services: Services, partition: number) {
@@ -241,27 +241,27 @@ function eventOf({ transition, payment, refund }: Applied): EventDraft[] {
 }
 
 /** Counted after COMMIT from what the batch applied: a rolled-back batch counts nothing. */
-function recordMetrics(services: Services, applied: Applied[]): void {
+export function recordMetrics(services: Services, applied: Applied[]): void {
   const { metrics } = services;
   for (const { transition, payment, refund, before } of applied) {
     const { kind, outcome } = transition;
-    if (kind === "payment" && outcome !== "set_aside") {
+    if (kind === "payment" && (outcome === "posted" || outcome === "authorized" || outcome === "declined")) {
       metrics.postingSeconds.observe((payment.updated_at.getTime() - payment.created_at.getTime()) / 1000);
     }
-    if (kind !== "refund" && outcome !== "set_aside" && transition.to !== before.status) {
+    if (kind !== "refund" && transition.to !== before.status) {
       metrics.paymentsCompleted.inc({ status: transition.to });
     }
-    if (outcome === "declined" || outcome === "set_aside") {
+    if (outcome === "declined" || outcome === "resolved") {
       metrics.paymentDeclines.inc({ code: (refund ?? payment).failure_code ?? PROCESSING_ERROR.code });
     }
   }
 }
 
 /**
- * Sets one operation aside as failed: exactly the one that failed alone (another drainer may have
- * moved on meanwhile, so "the oldest" would not do), and only if it is still pending. Nothing of it
- * was posted (its transaction rolled back), so failing its payment or refund (the table's
- * `set_aside` outcome) is safe and tells their parties.
+ * Sets one operation aside: exactly the one that failed alone (another drainer may have moved on
+ * meanwhile, so "the oldest" would not do), and only if it is still pending. Nothing of it was
+ * posted (its transaction rolled back) and its payment or refund stays as it is (the table's
+ * `set_aside` rows change nothing): ops retry it or resolve it (shared/payments/operations.ts).
  */
 async function setAside(
   services: Services,
@@ -270,43 +270,50 @@ async function setAside(
   cause: unknown,
 ): Promise<number> {
   const message = cause instanceof Error ? cause.message : String(cause);
-  const outcome = await services.sql.begin(async (tx) => {
+  const [op] = await services.sql.begin(async (tx) => {
     await tx`select pg_advisory_xact_lock(${PARTITION_LOCK_CLASS}, ${partition})`;
-    const [op] = await tx<OperationRow[]>`
-      select ${tx(OPERATION_COLUMNS)} from operations where id = ${operationId} and status = 'pending' for update`;
-    if (!op) return null;
-    services.log.error(
-      { operation_id: op.id, payment_id: op.payment_id, err: message },
-      "operation set aside: posting it fails for good",
-    );
-    await tx`update operations set status = 'failed', error = ${message}, done_at = clock_timestamp() where id = ${op.id}`;
-    const [payment] = await tx<
-      PaymentRow[]
-    >`select * from payments where id = ${op.payment_id} for no key update`;
-    const [refund] = op.refund_id
-      ? await tx<RefundRow[]>`select * from refunds where id = ${op.refund_id} for no key update`
-      : [];
-    // The operation had nothing left to do (its payment moved on): only the operation changes.
-    if (!payment || !planOperation(op, { payment, refund: refund ?? null, refundsInFlight: 0n })) return [];
-    const done = applyTransition(op.kind, payment, refund ?? null, "set_aside", {
-      now: new Date(),
-      transactionId: null,
-      amount: op.amount,
-      failure: PROCESSING_ERROR,
-      holdTtlSeconds: services.config.HOLD_TTL_SECONDS,
-    });
-    await Promise.all([
-      savePayments(tx, [done.payment]),
-      saveRefunds(tx, done.refund ? [done.refund] : []),
-      saveEvents(tx, eventOf(done), await ownersOf(tx, [payment.from_account, payment.to_account])),
-    ]);
-    return [done];
+    return tx<{ id: string; payment_id: string }[]>`
+      update operations set status = 'failed', error = ${message}, set_aside_at = clock_timestamp()
+       where id = ${operationId} and status = 'pending'
+      returning id, payment_id`;
   });
   services.metrics.postingTransactions.inc({ result: "committed" });
-  if (outcome === null) return 0; // another drainer got to it first
+  if (!op) return 0; // another drainer got to it first
+  services.log.error(
+    { operation_id: op.id, payment_id: op.payment_id, err: message },
+    "operation set aside: posting it fails for good; retry or resolve it (ops API)",
+  );
   services.metrics.operationsSetAside.inc();
-  recordMetrics(services, outcome);
   return 1;
+}
+
+/**
+ * Closes a set-aside operation without posting it (ops' resolve), inside the caller's transaction:
+ * the table's `resolved` outcome for its payment or refund, and the events for its parties. The
+ * caller records the returned outcome's metrics after COMMIT (recordMetrics).
+ */
+export async function resolveSetAside(tx: Tx, services: Services, op: OperationRow): Promise<Applied | null> {
+  const [payment] = await tx<
+    PaymentRow[]
+  >`select * from payments where id = ${op.payment_id} for no key update`;
+  const [refund] = op.refund_id
+    ? await tx<RefundRow[]>`select * from refunds where id = ${op.refund_id} for no key update`
+    : [];
+  // Nothing left to undo (e.g. a hold released meanwhile): only the operation is closed.
+  if (!payment || !planOperation(op, { payment, refund: refund ?? null, refundsInFlight: 0n })) return null;
+  const done = applyTransition(op.kind, payment, refund ?? null, "resolved", {
+    now: new Date(),
+    transactionId: null,
+    amount: op.amount,
+    failure: PROCESSING_ERROR,
+    holdTtlSeconds: services.config.HOLD_TTL_SECONDS,
+  });
+  await Promise.all([
+    savePayments(tx, [done.payment]),
+    saveRefunds(tx, done.refund ? [done.refund] : []),
+    saveEvents(tx, eventOf(done), await ownersOf(tx, [payment.from_account, payment.to_account])),
+  ]);
+  return done;
 }
 
 /**
@@ -391,6 +398,9 @@ export async function drainPartition(
     total += handled;
     if (handled < services.config.POSTING_BATCH_SIZE) break;
   }
+  await services.sql`
+    insert into posting_partitions (partition, last_drained_at) values (${partition}, clock_timestamp())
+    on conflict (partition) do update set last_drained_at = excluded.last_drained_at`;
   return total;
 }
 

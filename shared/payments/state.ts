@@ -27,9 +27,12 @@ export type OperationKind = (typeof OPERATION_KINDS)[number];
 /**
  * How an operation ended: its posting went through (`posted`; `authorized` for a manual-capture
  * payment, whose money moves into holds), the ledger or a business rule declined it (`declined`),
- * or it was set aside because processing it fails for good (`set_aside`: nothing was posted).
+ * it was set aside because processing it fails for good (`set_aside`: nothing posted, nothing
+ * changed, the payment waits for ops), or ops closed a set-aside operation without posting it
+ * (`resolved`: the payment or refund fails, a hold goes back to being capturable or cancelable).
+ * A set-aside operation that ops retry goes back to pending and ends in one of the others.
  */
-export const OUTCOMES = ["posted", "authorized", "declined", "set_aside"] as const;
+export const OUTCOMES = ["posted", "authorized", "declined", "set_aside", "resolved"] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
 export interface Failure {
@@ -128,11 +131,21 @@ export const TRANSITIONS: readonly Transition[] = [
     payment: failed,
     event: "payment.failed",
   },
+  // Set aside: the payment stays pending, waiting for ops to retry or resolve its operation.
   {
     kind: "payment",
     from: "pending",
     pendingAction: null,
     outcome: "set_aside",
+    to: "pending",
+    payment: nothing,
+    event: null,
+  },
+  {
+    kind: "payment",
+    from: "pending",
+    pendingAction: null,
+    outcome: "resolved",
     to: "failed",
     payment: failed,
     event: "payment.failed",
@@ -162,12 +175,22 @@ export const TRANSITIONS: readonly Transition[] = [
     }),
     event: null,
   },
-  // Set aside: nothing moved, the hold stays as it was and may be acted on again.
+  // Set aside: the capture stays pending (no other action on the hold) until ops retry or resolve it.
   {
     kind: "capture",
     from: "requires_capture",
     pendingAction: "capture",
     outcome: "set_aside",
+    to: "requires_capture",
+    payment: nothing,
+    event: null,
+  },
+  // Resolved: nothing moved, the hold stays as it was and may be acted on again.
+  {
+    kind: "capture",
+    from: "requires_capture",
+    pendingAction: "capture",
+    outcome: "resolved",
     to: "requires_capture",
     payment: () => clearPending,
     event: null,
@@ -188,6 +211,15 @@ export const TRANSITIONS: readonly Transition[] = [
     from: "requires_capture",
     pendingAction: "cancel",
     outcome: "set_aside",
+    to: "requires_capture",
+    payment: nothing,
+    event: null,
+  },
+  {
+    kind: "cancel",
+    from: "requires_capture",
+    pendingAction: "cancel",
+    outcome: "resolved",
     to: "requires_capture",
     payment: () => clearPending,
     event: null,
@@ -210,6 +242,15 @@ export const TRANSITIONS: readonly Transition[] = [
     from: "requires_capture",
     pendingAction: "expire",
     outcome: "set_aside",
+    to: "requires_capture",
+    payment: nothing,
+    event: null,
+  },
+  {
+    kind: "expire",
+    from: "requires_capture",
+    pendingAction: "expire",
+    outcome: "resolved",
     to: "requires_capture",
     payment: () => clearPending,
     event: null,
@@ -239,11 +280,21 @@ export const TRANSITIONS: readonly Transition[] = [
     refund: refundFailed,
     event: "refund.failed",
   },
+  // Set aside: the refund stays pending (its amount stays reserved) until ops retry or resolve it.
   {
     kind: "refund",
     from: "succeeded",
     pendingAction: null,
     outcome: "set_aside",
+    to: "succeeded",
+    payment: nothing,
+    event: null,
+  },
+  {
+    kind: "refund",
+    from: "succeeded",
+    pendingAction: null,
+    outcome: "resolved",
     to: "succeeded",
     payment: nothing,
     refund: refundFailed,

@@ -1,61 +1,12 @@
 import { serveStatic } from "@hono/node-server/serve-static";
 import { type Context, Hono } from "hono";
-import { getCookie, setCookie } from "hono/cookie";
-import { authenticate } from "../../../shared/auth/authenticate.ts";
-import { authenticateBasic } from "../../../shared/auth/basic.ts";
-import { signAccessToken } from "../../../shared/auth/tokens.ts";
 import type { Principal, Services } from "../../../shared/context.ts";
 import { ForbiddenError, UnauthorizedError } from "../../../shared/errors.ts";
-import { clientAddress } from "../../client-address.ts";
 import type { App, AppEnv } from "../../env.ts";
 import { problemResponse } from "../../problem.ts";
+import { principalOf, sameOrigin } from "./dashboard-auth.ts";
 
 const BASE = "/ops/queues";
-const COOKIE = "ops_session";
-
-/**
- * Who is asking: a session cookie set by an earlier sign-in, HTTP Basic from a browser's sign-in
- * prompt (throttled like /auth/login), or a bearer token from a tool.
- */
-async function principalOf(c: Context<AppEnv>, services: Services): Promise<Principal> {
-  const header = c.req.header("authorization");
-  if (/^bearer /i.test(header ?? "")) return authenticate(services, header);
-  const cookie = getCookie(c, COOKIE);
-  if (!header && cookie) return authenticate(services, `Bearer ${cookie}`);
-  if (/^basic /i.test(header ?? "")) {
-    if (cookie) {
-      // The browser resends Basic with every request: honour the session instead of bcrypt each time.
-      const fromCookie = await authenticate(services, `Bearer ${cookie}`).catch(() => null);
-      if (fromCookie) return fromCookie;
-    }
-    const principal = await authenticateBasic(services, header, {
-      clientAddress: clientAddress(c),
-      roles: ["ops", "admin"],
-    });
-    setCookie(c, COOKIE, await signAccessToken(services.config, principal), {
-      path: BASE,
-      httpOnly: true,
-      sameSite: "Strict",
-      secure: new URL(c.req.url).protocol === "https:",
-      maxAge: services.config.ACCESS_TOKEN_TTL_SECONDS,
-    });
-    return principal;
-  }
-  throw new UnauthorizedError();
-}
-
-/** State-changing requests must come from our own pages: browsers resend Basic credentials cross-site. */
-function sameOrigin(c: Context): boolean {
-  const site = c.req.header("sec-fetch-site");
-  if (site && site !== "same-origin" && site !== "none") return false;
-  const origin = c.req.header("origin");
-  if (!origin) return true;
-  try {
-    return new URL(origin).host === new URL(c.req.url).host;
-  } catch {
-    return false;
-  }
-}
 
 /** ops read everything and may retry jobs; pausing, emptying, cleaning or adding is for admins. */
 function allowed(principal: Principal, method: string, path: string): boolean {
