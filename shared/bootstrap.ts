@@ -29,7 +29,7 @@ export async function boot(config: Config, name: string, opts: BootOptions = {})
     max: config.DATABASE_POOL_SIZE,
     applicationName: `payments-${name}`,
   });
-  const redis = createRedis(config.REDIS_URL, "producer");
+  const redis = createRedis(config.REDIS_URL, "producer", { cluster: config.REDIS_CLUSTER });
   redis.on("error", (err) => log.warn({ err: err.message }, "redis connection error"));
   await waitForRedis(redis, () => log.info("waiting for redis"));
   const queues = createQueues(config, redis);

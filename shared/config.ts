@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { availableParallelism } from "node:os";
 import { z } from "zod";
+import { parseRedisUrl, type RedisTarget } from "./redis-url.ts";
 
 /**
  * The whole configuration, parsed once at boot from the environment. Nothing else reads
@@ -13,6 +14,14 @@ const bool = z
   .default(false);
 
 const positiveInt = z.coerce.number().int().positive();
+
+function redisTargetOrNull(url: string): RedisTarget | null {
+  try {
+    return parseRedisUrl(url);
+  } catch {
+    return null; // reported by REDIS_URL's own check
+  }
+}
 
 const DEFAULT_WEBHOOK_SCHEDULE = "5,300,1800,7200,18000,36000,50400,72000,86400";
 
@@ -37,10 +46,19 @@ const schema = z
       .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL")
       .default("postgres://postgres@127.0.0.1:5432/payments"),
     DATABASE_POOL_SIZE: positiveInt.default(20),
+    /** One redis:// URL; with REDIS_CLUSTER, one or more seed URLs separated by commas (shared/redis-url.ts). */
     REDIS_URL: z
       .string()
-      .regex(/^rediss?:\/\//, "must be a redis:// URL")
-      .default("redis://127.0.0.1:6379"),
+      .default("redis://127.0.0.1:6379")
+      .superRefine((v, ctx) => {
+        try {
+          parseRedisUrl(v);
+        } catch (err) {
+          ctx.addIssue({ code: "custom", message: (err as Error).message });
+        }
+      }),
+    /** Redis Cluster: every Redis client (API, workers, dashboard) is a cluster client seeded from REDIS_URL. */
+    REDIS_CLUSTER: bool,
     /** Namespaces every queue name, so several deployments (or test runs) can share one Redis. */
     QUEUE_PREFIX: z
       .string()
@@ -100,6 +118,21 @@ const schema = z
   .superRefine((c, ctx) => {
     if (c.NODE_ENV === "production" && !c.JWT_SECRET) {
       ctx.addIssue({ code: "custom", path: ["JWT_SECRET"], message: "is required when NODE_ENV=production" });
+    }
+    const redis = redisTargetOrNull(c.REDIS_URL);
+    if (redis && redis.seeds.length > 1 && !c.REDIS_CLUSTER) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["REDIS_URL"],
+        message: `lists ${redis.seeds.length} seeds, which only a cluster has: set REDIS_CLUSTER=true`,
+      });
+    }
+    if (redis && c.REDIS_CLUSTER && redis.db !== 0) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["REDIS_URL"],
+        message: `names database ${redis.db}, but a Redis Cluster has only database 0`,
+      });
     }
     if (Boolean(c.ADMIN_EMAIL) !== Boolean(c.ADMIN_PASSWORD)) {
       ctx.addIssue({

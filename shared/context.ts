@@ -1,9 +1,9 @@
-import type { Redis } from "ioredis";
 import type { Config } from "./config.ts";
 import type { Sql } from "./db/index.ts";
 import type { Queues } from "./jobs.ts";
 import type { Logger } from "./logger.ts";
 import type { Metrics } from "./metrics.ts";
+import type { RedisClient } from "./redis.ts";
 
 export type Role = "customer" | "merchant" | "ops" | "admin";
 export const ROLES: readonly Role[] = ["customer", "merchant", "ops", "admin"];
@@ -13,7 +13,7 @@ export interface Services {
   config: Config;
   sql: Sql;
   /** Producer connection: fails fast when Redis is down. */
-  redis: Redis;
+  redis: RedisClient;
   queues: Queues;
   log: Logger;
   metrics: Metrics;

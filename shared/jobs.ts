@@ -1,7 +1,7 @@
 import { type JobsOptions, Queue } from "bullmq";
-import type { Redis } from "ioredis";
 import { z } from "zod";
 import type { Config } from "./config.ts";
+import type { RedisClient } from "./redis.ts";
 
 /**
  * The typed job catalog: every job name, its payload schema and its retry settings, used both to
@@ -115,7 +115,7 @@ function coalesced(send: (partition: number) => Promise<void>): (partition: numb
   };
 }
 
-export function createQueues(config: Config, connection: Redis): Queues {
+export function createQueues(config: Config, connection: RedisClient): Queues {
   const opts = { connection, prefix: config.QUEUE_PREFIX, skipWaitingForReady: true };
   const postings = Array.from(
     { length: config.POSTING_PARTITIONS },

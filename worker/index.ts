@@ -20,7 +20,7 @@ type Duty = { name: string; everyMs: number; run: () => Promise<unknown> };
 /** Starts every BullMQ worker of this process and the in-process reconciler loop. */
 export async function startWorkers(services: Services): Promise<WorkerHandle> {
   const { config, log } = services;
-  const connection = createRedis(config.REDIS_URL, "worker");
+  const connection = createRedis(config.REDIS_URL, "worker", { cluster: config.REDIS_CLUSTER });
   connection.on("error", (err) => log.warn({ err: err.message }, "worker redis connection error"));
   const workers: Worker[] = [
     ...(await startPostingWorkers(services, connection)),

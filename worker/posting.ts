@@ -1,16 +1,16 @@
 import { setTimeout } from "node:timers/promises";
 import { UnrecoverableError, Worker } from "bullmq";
-import type { Redis } from "ioredis";
 import type { Services } from "../shared/context.ts";
 import { jobCatalog, queueNames } from "../shared/jobs.ts";
 import { drainPartition } from "../shared/payments/posting.ts";
+import type { RedisClient } from "../shared/redis.ts";
 
 /**
  * One worker per posting partition. Each partition queue has a global concurrency of 1, so across
  * every worker process a partition is handled by one job at a time; the job drains the partition
  * from Postgres in acceptance order, so a job is only a nudge and duplicates are harmless.
  */
-export async function startPostingWorkers(services: Services, connection: Redis): Promise<Worker[]> {
+export async function startPostingWorkers(services: Services, connection: RedisClient): Promise<Worker[]> {
   const { config, queues, log } = services;
   await Promise.all(queues.postings.map((q) => q.setGlobalConcurrency(1)));
   return queues.postings.map((_, partition) => {

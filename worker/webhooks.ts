@@ -1,7 +1,7 @@
 import { UnrecoverableError, Worker } from "bullmq";
-import type { Redis } from "ioredis";
 import type { Services } from "../shared/context.ts";
 import { jobCatalog, queueNames } from "../shared/jobs.ts";
+import type { RedisClient } from "../shared/redis.ts";
 import { deliverAttempt } from "../shared/webhooks/deliver.ts";
 
 /** Deliveries in flight per worker process: they mostly wait on receivers, not on us. */
@@ -12,7 +12,7 @@ const CONCURRENCY = 20;
  * unexpected errors (Postgres unreachable...), which BullMQ retries per the job catalog; receiver
  * failures are outcomes recorded in Postgres, with the next attempt scheduled as a new job.
  */
-export function startWebhookWorkers(services: Services, connection: Redis): Worker[] {
+export function startWebhookWorkers(services: Services, connection: RedisClient): Worker[] {
   const { config, log } = services;
   const worker = new Worker(
     queueNames.webhooks,

@@ -17,7 +17,7 @@ import { testConfig } from "./db.ts";
 export async function makeServices(overrides: Record<string, string> = {}): Promise<Services> {
   const config: Config = testConfig(overrides);
   const sql = createSql(config.DATABASE_URL, { max: 10, applicationName: "payments-test" });
-  const redis = createRedis(config.REDIS_URL, "producer");
+  const redis = createRedis(config.REDIS_URL, "producer", { cluster: config.REDIS_CLUSTER });
   redis.on("error", () => {});
   await waitForRedis(redis, () => {});
   const queues = createQueues(config, redis);
