@@ -6,6 +6,7 @@
 // it does anything: one process fewer is what keeps the whole system within 300 MiB.
 import { fileURLToPath } from "node:url";
 import { boot, shutdownServices } from "./shared/bootstrap.ts";
+import { aggregateChildMetrics } from "./shared/cluster-metrics.ts";
 import { configOrExit } from "./shared/config.ts";
 import { createLogger } from "./shared/logger.ts";
 import { prepareDatabase } from "./shared/prepare.ts";
@@ -37,6 +38,8 @@ const entry = (path: string) => fileURLToPath(new URL(`${path}.${ext}`, import.m
 // The workers, unless they run elsewhere (WORKER_PROCESSES=0).
 const own = config.WORKER_PROCESSES > 0 ? await boot(config, "primary", { prepare: false }) : null;
 const workers = own ? await startWorkers(own) : null;
+// One /metrics for the whole group: the API process a scrape reaches asks here for everyone's.
+aggregateChildMetrics(own?.metrics.registry ?? null);
 supervise(
   log,
   [

@@ -1,6 +1,10 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 /** Every Prometheus metric of the process, on one registry (no global state between test apps). */
+/**
+ * Gauges sampled at scrape time are `aggregator: "first"`: across the npm start processes the
+ * scraped process's fresh values count, not a sum with others' stale ones (shared/cluster-metrics.ts).
+ */
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -58,39 +62,46 @@ export function createMetrics() {
       name: "payments_posting_backlog",
       help: "Accepted operations not yet posted, per partition (from Postgres, sampled every few seconds)",
       labelNames: ["partition"] as const,
+      aggregator: "first",
       registers: [registry],
     }),
     postingOldestPending: new Gauge({
       name: "payments_posting_oldest_pending_seconds",
       help: "Age of the oldest operation not yet posted, per partition (0 when none)",
       labelNames: ["partition"] as const,
+      aggregator: "first",
       registers: [registry],
     }),
     setAsideOperations: new Gauge({
       name: "payments_operations_set_aside",
       help: "Set-aside operations not yet retried or resolved (GET /api/v1/ops/operations)",
+      aggregator: "first",
       registers: [registry],
     }),
     webhooksPending: new Gauge({
       name: "webhook_deliveries_pending",
       help: "Webhook deliveries waiting for a (next) attempt",
+      aggregator: "first",
       registers: [registry],
     }),
     webhookOldestPending: new Gauge({
       name: "webhook_delivery_oldest_pending_seconds",
       help: "Age of the oldest webhook delivery still pending (0 when none)",
+      aggregator: "first",
       registers: [registry],
     }),
     dependencyUp: new Gauge({
       name: "payments_dependency_up",
       help: "1 when the dependency answers (as /ready sees it), else 0",
       labelNames: ["dependency"] as const,
+      aggregator: "first",
       registers: [registry],
     }),
     queueJobs: new Gauge({
       name: "queue_jobs",
       help: "Jobs per queue and state",
       labelNames: ["queue", "state"] as const,
+      aggregator: "first",
       registers: [registry],
     }),
     webhookDeliveries: new Counter({

@@ -258,6 +258,21 @@ describe("npm start (the supervisor, compiled)", () => {
       const verify = await api(base, "GET", "/ops/ledger/verify", adminToken);
       expect(verify.body.ok).toBe(true);
 
+      // One /metrics for the whole group, whichever API process answers: acceptances counted in
+      // the API processes, postings in the worker processes (the primary or its worker child).
+      const scrapes = await Promise.all(
+        Array.from({ length: 4 }, async () => {
+          const text = await (await fetch(`${base}/metrics`, { headers: { connection: "close" } })).text();
+          const value = (name: string) =>
+            text
+              .split("\n")
+              .filter((l) => l.startsWith(name))
+              .reduce((sum, l) => sum + Number(l.split(" ").at(-1)), 0);
+          return [value("payments_accepted_total"), value('payments_completed_total{status="succeeded"}')];
+        }),
+      );
+      expect(scrapes).toEqual(Array(4).fill([2, 2]));
+
       system.child.kill("SIGTERM");
       expect(await exited(system.child)).toBe(0);
       // Every child shut itself down cleanly (exit 0), and none is left.

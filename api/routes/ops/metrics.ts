@@ -1,4 +1,5 @@
 import { timingSafeEqual } from "node:crypto";
+import { scrapeThroughPrimary, underSupervisor } from "../../../shared/cluster-metrics.ts";
 import type { Services } from "../../../shared/context.ts";
 import { databaseAlive } from "../../../shared/db/index.ts";
 import { pipelineGauges } from "../../../shared/payments/operations.ts";
@@ -25,8 +26,9 @@ function bearerMatches(header: string | undefined, token: string): boolean {
 /**
  * GET /metrics: Prometheus text. Queue depths are read from Redis at scrape time; the backlog, the
  * set-aside operations and the webhook deliveries from Postgres, at most every METRICS_SAMPLE_MS
- * (cheap queries on partial indexes, but not worth running on every scrape of every replica). With
- * METRICS_TOKEN set, only `Authorization: Bearer <token>` may read it.
+ * (cheap queries on partial indexes, but not worth running on every scrape of every replica). Under
+ * npm start the answer covers every process (shared/cluster-metrics.ts). With METRICS_TOKEN set,
+ * only `Authorization: Bearer <token>` may read it.
  */
 export function registerMetrics(app: App, services: Services): void {
   const { metrics, queues, config } = services;
@@ -76,6 +78,11 @@ export function registerMetrics(app: App, services: Services): void {
         }
       }),
     ]);
-    return c.body(await metrics.registry.metrics(), 200, { "content-type": metrics.registry.contentType });
+    // Under npm start: every process's metrics, aggregated by the primary; else (or if it does
+    // not answer in time) this process's own.
+    const text = underSupervisor() ? await scrapeThroughPrimary(metrics.registry).catch(() => null) : null;
+    return c.body(text ?? (await metrics.registry.metrics()), 200, {
+      "content-type": metrics.registry.contentType,
+    });
   });
 }
