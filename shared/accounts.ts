@@ -11,6 +11,7 @@ import {
 } from "./ledger/index.ts";
 import { parseCurrency } from "./money.ts";
 import { decodeCursor, encodeCursor, type Page, pageOf } from "./pagination.ts";
+import { balanceWithPending } from "./payments/pending.ts";
 
 /**
  * Account verbs. A caller sees their own accounts; ops and admin see every account, system ones
@@ -24,6 +25,12 @@ export interface Balance {
   available: bigint;
   /** Its money sitting in the holds account. */
   held: bigint;
+  /**
+   * Accepted, not yet posted debits and credits of its entries (shared/payments/pending.ts), read in
+   * the same snapshot as `available`; null for a past instant (what was pending then is not kept).
+   */
+  pendingOutgoing: bigint | null;
+  pendingIncoming: bigint | null;
   asOf: Date;
 }
 
@@ -82,20 +89,32 @@ export async function getAccount(ctx: Ctx, accountNumber: string): Promise<Accou
   return account;
 }
 
-/** Balances now, or as they stood at `at` (a future instant is answered as of now). */
+/**
+ * Balances now, with the pending amounts, or as they stood at `at` (a future instant is answered
+ * as of now; a past one has no pending amounts).
+ */
 export async function getBalance(ctx: Ctx, accountNumber: string, at?: Date): Promise<Balance> {
   const account = await getAccount(ctx, accountNumber);
-  const [clock] = await ctx.sql<{ now: Date }[]>`select now()`;
-  const now = clock?.now ?? new Date();
   const base = { account_number: account.account_number, currency: account.currency };
-  if (!at || at >= now) {
-    return { ...base, available: account.balance, held: account.held_balance, asOf: now };
+  if (at) {
+    const [clock] = await ctx.sql<{ now: Date }[]>`select now()`;
+    if (at < (clock?.now ?? new Date())) {
+      const [available, held] = await Promise.all([
+        postedBalanceAt(ctx.sql, accountNumber, at),
+        heldBalanceAt(ctx.sql, accountNumber, at),
+      ]);
+      return { ...base, available, held, pendingOutgoing: null, pendingIncoming: null, asOf: at };
+    }
   }
-  const [available, held] = await Promise.all([
-    postedBalanceAt(ctx.sql, accountNumber, at),
-    heldBalanceAt(ctx.sql, accountNumber, at),
-  ]);
-  return { ...base, available, held, asOf: at };
+  const b = await balanceWithPending(ctx.sql, account);
+  return {
+    ...base,
+    available: b.available,
+    held: b.held,
+    pendingOutgoing: b.pending.outgoing,
+    pendingIncoming: b.pending.incoming,
+    asOf: b.now,
+  };
 }
 
 async function entriesOf(

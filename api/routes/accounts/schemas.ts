@@ -41,6 +41,18 @@ export const BalanceSchema = z
     balance: Money,
     available_balance: Money,
     held_balance: Money,
+    pending_outgoing: Money.nullable().openapi({
+      description:
+        "Accepted, not yet posted debits of available_balance: payments and transfers from the account " +
+        "(a manual-capture one until authorized), refunds it pays. Includes work set aside for ops. " +
+        "null for a past `at`.",
+    }),
+    pending_incoming: Money.nullable().openapi({
+      description:
+        "Accepted, not yet posted credits of available_balance: payments, transfers and deposits to the " +
+        "account, captures to it as payee (the captured amount), released holds (the uncaptured rest, " +
+        "cancels, expiries) and refunds to it as payer. null for a past `at`.",
+    }),
     as_of: Timestamp,
   })
   .openapi("Balance");
@@ -52,6 +64,8 @@ export function toBalance(b: Balance) {
     balance: formatAmount(b.available + b.held, b.currency),
     available_balance: formatAmount(b.available, b.currency),
     held_balance: formatAmount(b.held, b.currency),
+    pending_outgoing: b.pendingOutgoing === null ? null : formatAmount(b.pendingOutgoing, b.currency),
+    pending_incoming: b.pendingIncoming === null ? null : formatAmount(b.pendingIncoming, b.currency),
     as_of: b.asOf.toISOString(),
   };
 }
