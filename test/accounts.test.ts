@@ -161,6 +161,7 @@ describe("GET /accounts/{account_number}", () => {
       balance: "100.00",
       available_balance: "75.00",
       held_balance: "25.00",
+      status: "active",
       created_at: u.account.created_at.toISOString(),
     });
     await expectLedgerHealthy(t.services.sql);

@@ -3,6 +3,9 @@ import { newAccountNumber } from "../ids.ts";
 
 export type SystemRole = "external" | "holds";
 
+export const ACCOUNT_STATUSES = ["active", "frozen", "closed"] as const;
+export type AccountStatus = (typeof ACCOUNT_STATUSES)[number];
+
 export interface AccountRow {
   account_number: string;
   owner_id: string | null;
@@ -10,9 +13,12 @@ export interface AccountRow {
   kind: "user" | "system";
   system_role: SystemRole | null;
   allow_overdraft: boolean;
-  status: "active" | "closed";
+  /** frozen: receives but cannot pay; closed: neither (migration 010). */
+  status: AccountStatus;
   balance: bigint;
   held_balance: bigint;
+  frozen_at: Date | null;
+  closed_at: Date | null;
   created_at: Date;
 }
 

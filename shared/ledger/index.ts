@@ -70,10 +70,33 @@ function assertWellFormed(p: PostingInput, accounts: Map<string, LockedAccount>)
 }
 
 /**
+ * What an account's status refuses (migration 010): a closed account takes no leg at all
+ * (`account_closed`), a frozen one takes credits but no debit (`account_frozen`). One exception,
+ * whatever the status: held money going back to its owner (a release, or the uncaptured rest of a
+ * capture: a CREDIT to an account whose held balance the same posting lowers) was the account's
+ * already, so a hold on a frozen account can always be canceled, expire or be captured. (A closed
+ * account holds nothing: the database refuses closing it otherwise.) Closed wins over frozen.
+ */
+function refusedByStatus(p: PostingInput, accounts: Map<string, LockedAccount>): PostingResult | null {
+  const returning = new Set((p.holdChanges ?? []).filter((h) => h.delta < 0n).map((h) => h.account));
+  const refused = p.legs.filter((leg) => {
+    const status = accounts.get(leg.account)?.status;
+    if (status === "active") return false;
+    if (leg.direction === "CREDIT" && returning.has(leg.account)) return false;
+    return status !== "frozen" || leg.direction === "DEBIT";
+  });
+  const closed = refused.find((leg) => accounts.get(leg.account)?.status !== "frozen");
+  if (closed) return { ok: false, code: "account_closed", message: `Account ${closed.account} is closed.` };
+  const frozen = refused[0];
+  if (frozen) return { ok: false, code: "account_frozen", message: `Account ${frozen.account} is frozen.` };
+  return null;
+}
+
+/**
  * Posts many ledger transactions inside the caller's database transaction, in the given order.
  * Every touched account is locked once, in account-number order (so concurrent posters never
  * deadlock), FOR NO KEY UPDATE (so inserts referencing the account are not blocked), then each posting is applied in memory: one that would overdraw an account, or
- * touches a closed or missing one, is declined and leaves no trace; the rest are written with
+ * touches a missing one or one its status refuses (refusedByStatus), is declined and leaves no trace; the rest are written with
  * one INSERT per table and one UPDATE per account, however many postings touch it.
  */
 export async function postBatch(tx: Tx, postings: PostingInput[]): Promise<PostingResult[]> {
@@ -112,9 +135,9 @@ export async function postBatch(tx: Tx, postings: PostingInput[]): Promise<Posti
       results.push(malformed);
       continue;
     }
-    const closed = p.legs.find((l) => accounts.get(l.account)?.status !== "active");
-    if (closed) {
-      results.push({ ok: false, code: "account_closed", message: `Account ${closed.account} is closed.` });
+    const refused = refusedByStatus(p, accounts);
+    if (refused) {
+      results.push(refused);
       continue;
     }
     // Net effect per account first: a posting that debits and credits one account nets out.

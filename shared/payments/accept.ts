@@ -68,9 +68,12 @@ interface NewPayment {
 /** What one acceptance needs read before it can be decided. */
 interface Needs {
   accounts: string[];
-  /** The caller's oldest active account in a currency (a transfer without `from_account`). */
+  /**
+   * The caller's oldest open account in a currency (a transfer without `from_account`), an active
+   * one before a frozen one (which is then refused as frozen, not as missing).
+   */
   own?: { ownerId: string; currency: string };
-  /** A user's oldest active account in a currency, found by email (a transfer to an email). */
+  /** A user's oldest open account in a currency, found by email (a transfer to an email), active first. */
   email?: { email: string; currency: string };
 }
 
@@ -113,8 +116,8 @@ async function lookUp(tx: Db, group: Acceptance[]): Promise<(index: number) => F
                         ${own.map((o) => o.currency)}::text[]) as n(i, owner_id, currency)
             cross join lateral (
               select * from accounts a
-               where a.owner_id = n.owner_id and a.currency = n.currency and a.status = 'active'
-               order by a.created_at limit 1) a`
+               where a.owner_id = n.owner_id and a.currency = n.currency and a.status <> 'closed'
+               order by a.status = 'active' desc, a.created_at limit 1) a`
       : [],
     email.length
       ? tx<Matched[]>`
@@ -123,8 +126,8 @@ async function lookUp(tx: Db, group: Acceptance[]): Promise<(index: number) => F
                         ${email.map((e) => e.currency)}::text[]) as n(i, email, currency)
             cross join lateral (
               select a.* from accounts a join users u on u.id = a.owner_id
-               where lower(u.email) = lower(n.email) and a.currency = n.currency and a.status = 'active'
-               order by a.created_at limit 1) a`
+               where lower(u.email) = lower(n.email) and a.currency = n.currency and a.status <> 'closed'
+               order by a.status = 'active' desc, a.created_at limit 1) a`
       : [],
   ]);
   const byNumber = new Map(accounts.map((r) => [r.account_number, r]));
@@ -364,6 +367,10 @@ function accept(ctx: Ctx, req: IdempotentRequest, needs: Needs, decide: Acceptan
   return committer.submit({ ctx, req, needs, decide });
 }
 
+function accountClosed(pointer: string): ValidationError {
+  return ValidationError.field(pointer, "This account is closed.", "account_closed");
+}
+
 /** Checks both ends of a movement: they exist, are usable, differ, and share the currency. */
 function checkEnds(from: AccountRow, to: AccountRow, currency: string, toPointer: string): void {
   if (from.account_number === to.account_number) {
@@ -373,12 +380,12 @@ function checkEnds(from: AccountRow, to: AccountRow, currency: string, toPointer
       "same_account",
     );
   }
-  for (const [acc, pointer] of [
-    [from, "/from_account"],
-    [to, toPointer],
-  ] as const) {
-    if (acc.status !== "active")
-      throw ValidationError.field(pointer, "This account is closed.", "account_closed");
+  // A frozen account receives but cannot pay; a closed one does neither (the ledger says the same
+  // at posting, for what was accepted before a freeze or close: see refusedByStatus).
+  if (from.status === "closed") throw accountClosed("/from_account");
+  if (to.status === "closed") throw accountClosed(toPointer);
+  if (from.status === "frozen") {
+    throw ValidationError.field("/from_account", "This account is frozen: it cannot pay.", "account_frozen");
   }
   if (from.currency !== to.currency) {
     throw ValidationError.field(
@@ -484,8 +491,8 @@ export function createDeposit(
   return accept(ctx, req, { accounts: [input.account_number] }, (found) => {
     const to = found.account(input.account_number);
     if (to?.kind !== "user") throw accountMissing("/account_number");
-    if (to.status !== "active")
-      throw ValidationError.field("/account_number", "This account is closed.", "account_closed");
+    // A frozen account still receives money.
+    if (to.status === "closed") throw accountClosed("/account_number");
     if (to.currency !== currency) {
       throw ValidationError.field(
         "/currency",

@@ -1,8 +1,10 @@
 import type { Ctx } from "../context.ts";
+import type { Tx } from "../db/index.ts";
 import { ForbiddenError, NotFoundError, ValidationError } from "../errors.ts";
 import { type IdempotentRequest, type IdempotentResult, idempotent } from "../idempotency.ts";
 import { newId } from "../ids.ts";
 import { accountOrderKey, partitionOf } from "../jobs.ts";
+import type { AccountStatus } from "../ledger/index.ts";
 import { formatAmount, parseAmount } from "../money.ts";
 import { decodeCursor, type Page, pageOf } from "../pagination.ts";
 import { visibleParties, visiblePaymentIds } from "./parties.ts";
@@ -14,6 +16,29 @@ export interface RefundInput {
   payment_id: string;
   amount?: unknown;
   reason?: RefundReason | null;
+}
+
+/**
+ * A refund pays from the payee back to the payer: refused when the payee may not pay (frozen:
+ * `account_frozen`; closed: `account_closed`) or the payer may not receive (closed). The ledger
+ * declines the same at posting, for a refund accepted before a freeze or close.
+ */
+async function refundableBetween(tx: Tx, payment: PaymentRow): Promise<void> {
+  const rows = await tx<{ account_number: string; status: AccountStatus }[]>`
+    select account_number, status from accounts
+     where account_number in (${payment.to_account}, ${payment.from_account})`;
+  const statusOf = (n: string) => rows.find((r) => r.account_number === n)?.status;
+  const payee = statusOf(payment.to_account);
+  if (payee === "closed" || statusOf(payment.from_account) === "closed") {
+    throw ValidationError.field("/payment_id", "An account of this payment is closed.", "account_closed");
+  }
+  if (payee === "frozen") {
+    throw ValidationError.field(
+      "/payment_id",
+      "The payee's account is frozen: it cannot pay.",
+      "account_frozen",
+    );
+  }
 }
 
 /**
@@ -42,6 +67,7 @@ export function createRefund(
         "payment_not_refundable",
       );
     }
+    await refundableBetween(tx, payment);
     const [claimed] = await tx<{ total: bigint }[]>`
       select coalesce(sum(amount), 0)::bigint as total from refunds
        where payment_id = ${payment.id} and status in ('pending', 'succeeded')`;

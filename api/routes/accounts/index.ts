@@ -1,10 +1,13 @@
 import type { App } from "../../env.ts";
 import { registerGetBalance } from "./balance.ts";
+import { registerCloseAccount } from "./close.ts";
 import { registerCreateAccount } from "./create.ts";
+import { registerFreezeAccount } from "./freeze.ts";
 import { registerGetAccount } from "./get.ts";
 import { registerAccountHistory } from "./history.ts";
 import { registerCallerHistory } from "./history-all.ts";
 import { registerListAccounts } from "./list.ts";
+import { registerUnfreezeAccount } from "./unfreeze.ts";
 
 /** Registers every account route (one file per route in this folder). */
 export function registerAccountRoutes(app: App): void {
@@ -15,4 +18,7 @@ export function registerAccountRoutes(app: App): void {
   registerGetAccount(app);
   registerGetBalance(app);
   registerAccountHistory(app);
+  registerFreezeAccount(app);
+  registerUnfreezeAccount(app);
+  registerCloseAccount(app);
 }

@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import type { Balance } from "../../../shared/accounts.ts";
-import type { AccountRow, HistoryEntry } from "../../../shared/ledger/index.ts";
+import { ACCOUNT_STATUSES, type AccountRow, type HistoryEntry } from "../../../shared/ledger/index.ts";
 import { formatAmount } from "../../../shared/money.ts";
 
 /** Response shapes of the account routes and the row -> object mappers. Amounts leave as strings. */
@@ -17,6 +17,9 @@ export const AccountSchema = z
     balance: Money.openapi({ description: "available_balance + held_balance" }),
     available_balance: Money.openapi({ description: "Sum of the account's ledger entries: spendable now" }),
     held_balance: Money.openapi({ description: "Authorized, not yet captured" }),
+    status: z.enum(ACCOUNT_STATUSES).openapi({
+      description: "active; frozen: receives but cannot pay (ops/admin); closed: neither pays nor receives",
+    }),
     created_at: Timestamp,
   })
   .openapi("Account");
@@ -30,6 +33,7 @@ export function toAccount(row: AccountRow) {
     balance: formatAmount(row.balance + row.held_balance, row.currency),
     available_balance: formatAmount(row.balance, row.currency),
     held_balance: formatAmount(row.held_balance, row.currency),
+    status: row.status,
     created_at: row.created_at.toISOString(),
   };
 }
