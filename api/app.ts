@@ -10,6 +10,7 @@ import type { Services } from "../shared/context.ts";
 import { ValidationError } from "../shared/errors.ts";
 import type { App, AppEnv } from "./env.ts";
 import { exactJson } from "./middleware/exact-json.ts";
+import { rateLimitUnauthenticated } from "./middleware/rate-limit.ts";
 import { documentSharedErrors } from "./openapi.ts";
 import { errorToResponse, problemResponse, zodFieldErrors } from "./problem.ts";
 import { stampRequestId } from "./request-id.ts";
@@ -79,6 +80,8 @@ export function createApp(services: Services): App {
     }
     return streamedBodyLimit(c, next);
   });
+  // Per client address for /api/v1 routes without requireAuth (which limits per principal itself).
+  app.use("/api/v1/*", rateLimitUnauthenticated);
   app.use("*", exactJson);
 
   app.onError((err, c) => {

@@ -9,6 +9,8 @@ export interface AppEnv {
     log: Logger;
     services: Services;
     principal: Principal;
+    /** Headers the response carries whatever builds it (e.g. RateLimit); see api/request-id.ts. */
+    responseHeaders: Record<string, string>;
   };
 }
 

@@ -96,6 +96,12 @@ const schema = z
     /** Proxies in front of the API that append to X-Forwarded-For (0: use the TCP peer address). */
     TRUST_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
     LOGIN_WINDOW_SECONDS: positiveInt.default(900),
+    /**
+     * Token buckets under /api/v1, per principal (per client address when unauthenticated), kept
+     * in Redis: requests per second, burst the same; 0 turns that limit off.
+     */
+    RATE_LIMIT_WRITES_PER_SECOND: z.coerce.number().int().min(0).max(100_000).default(100),
+    RATE_LIMIT_READS_PER_SECOND: z.coerce.number().int().min(0).max(100_000).default(100),
     /** When set, GET /metrics requires `Authorization: Bearer <token>`; unset, it is open (private networks only). */
     METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
     /** The Postgres-backed gauges of /metrics (backlog, set-aside, webhooks) are re-read at most this often. */

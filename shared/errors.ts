@@ -79,9 +79,10 @@ export class ValidationError extends DomainError {
 /** 429: throttled. */
 export class RateLimitedError extends DomainError {
   readonly status = 429;
-  constructor(retryAfterSeconds: number) {
+  /** `headers`: more to send along (e.g. the RateLimit fields). */
+  constructor(retryAfterSeconds: number, headers: Record<string, string> = {}) {
     super("rate_limited", "Too many requests; try again later.", {
-      headers: { "Retry-After": String(Math.max(1, Math.ceil(retryAfterSeconds))) },
+      headers: { ...headers, "Retry-After": String(Math.max(1, Math.ceil(retryAfterSeconds))) },
     });
   }
 }

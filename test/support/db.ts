@@ -11,7 +11,9 @@ import {
 } from "../../shared/ledger/index.ts";
 
 export function testConfig(overrides: Record<string, string> = {}): Config {
-  return loadConfig({ ...process.env, ...overrides });
+  // Rate limits off unless a test turns them on: tests fire hundreds of requests per user at once.
+  const limitsOff = { RATE_LIMIT_WRITES_PER_SECOND: "0", RATE_LIMIT_READS_PER_SECOND: "0" };
+  return loadConfig({ ...limitsOff, ...process.env, ...overrides });
 }
 
 /** A pool for this test file, closed after it. */
