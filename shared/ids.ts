@@ -19,7 +19,8 @@ export type IdPrefix =
   | "rt"
   | "op"
   | "whd"
-  | "aud";
+  | "aud"
+  | "po";
 
 const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 

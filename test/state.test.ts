@@ -2,15 +2,20 @@ import { describe, expect, it } from "vitest";
 import { expireDueHolds } from "../shared/payments/holds.ts";
 import { drainPartition } from "../shared/payments/posting.ts";
 import {
+  applyPayoutTransition,
   applyTransition,
   IllegalTransitionError,
   OPERATION_KINDS,
   PAYMENT_STATUSES,
+  PAYOUT_STATUSES,
+  PAYOUT_TRANSITIONS,
+  type PayoutTransition,
   REFUND_STATUSES,
   TRANSITIONS,
   type Transition,
 } from "../shared/payments/state.ts";
 import type { PaymentRow } from "../shared/payments/types.ts";
+import type { PayoutRow } from "../shared/payouts/types.ts";
 import { EVENT_TYPES } from "../shared/webhooks/events.ts";
 import { makeUser, type TestUser, useApp } from "./support/app.ts";
 import { isolatedEnv } from "./support/isolated.ts";
@@ -375,6 +380,148 @@ describe("the payment state table", () => {
     for (const row of TRANSITIONS) {
       if (row.event) expect(EVENT_TYPES).toContain(row.event);
       expect(PAYMENT_STATUSES).toContain(row.to);
+    }
+  });
+});
+
+// The payout table: one scenario per row, through the API and the engine, like the payments'.
+const payoutKeyOf = (r: Pick<PayoutTransition, "from" | "on">) => `payout ${r.from} ${r.on}`;
+async function payoutRow(id: string) {
+  const [row] = await t.services.sql<PayoutRow[]>`select * from payouts where id = ${id}`;
+  return row!;
+}
+async function payoutEvents(id: string) {
+  const rows = await t.services.sql<{ type: string }[]>`
+    select type from events where payout_id = ${id} order by created_at, id`;
+  return rows.map((r) => r.type);
+}
+async function newPayout(balance = 10_000n) {
+  const owner = await makeUser(t.services, { balance });
+  const res = await t.request("POST", "/api/v1/payouts", {
+    token: owner.token,
+    body: {
+      from_account: owner.account.account_number,
+      amount: "10.00",
+      currency: "USD",
+      destination: { type: "bank_account", account_holder: "Ada", iban: "GB82WEST12345698765432" },
+    },
+    headers: { "Idempotency-Key": key() },
+  });
+  expect(res.status, JSON.stringify(res.body)).toBe(202);
+  return res.body.id as string;
+}
+async function inTransitPayout() {
+  const id = await newPayout();
+  await drain();
+  expect((await payoutRow(id)).status).toBe("in_transit");
+  return id;
+}
+/** A payout whose posting cannot balance (its currency changed under it), drained: set aside. */
+async function poisonedPayout() {
+  await foreignAccount(); // makes the EUR system accounts
+  const id = await newPayout();
+  await t.services.sql`update payouts set currency = 'EUR' where id = ${id}`;
+  await drain();
+  return id;
+}
+async function settlePayout(id: string, verb: "mark-paid" | "mark-failed") {
+  const res = await t.request("POST", `/api/v1/payouts/${id}/${verb}`, {
+    token: admin.token,
+    body: verb === "mark-failed" ? { reason: "returned by the bank" } : {},
+    headers: { "Idempotency-Key": key() },
+  });
+  expect(res.status, JSON.stringify(res.body)).toBe(200);
+}
+
+const payoutScenarios: Record<string, () => Promise<void>> = {
+  "payout pending posted": async () => {
+    const id = await inTransitPayout();
+    expect((await payoutRow(id)).transaction_id).toMatch(/^tx_/);
+    expect(await payoutEvents(id)).toEqual(["payout.in_transit"]);
+  },
+  "payout pending declined": async () => {
+    const id = await newPayout(500n);
+    await drain();
+    expect(await payoutRow(id)).toMatchObject({ status: "failed", failure_code: "insufficient_funds" });
+    expect(await payoutEvents(id)).toEqual(["payout.failed"]);
+  },
+  "payout pending set_aside": async () => {
+    const id = await poisonedPayout();
+    expect(await payoutRow(id)).toMatchObject({ status: "pending", transaction_id: null });
+    const [op] = await t.services.sql<
+      { status: string }[]
+    >`select status from operations where payout_id = ${id}`;
+    expect(op!.status).toBe("failed");
+    expect(await payoutEvents(id)).toEqual([]);
+  },
+  "payout pending resolved": async () => {
+    const id = await poisonedPayout();
+    const [op] = await t.services.sql<{ id: string }[]>`select id from operations where payout_id = ${id}`;
+    const res = await t.request("POST", `/api/v1/ops/operations/${op!.id}/resolve`, {
+      token: admin.token,
+      body: { reason: "closed by ops in a test" },
+      headers: { "Idempotency-Key": key() },
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body).toMatchObject({ status: "resolved", payout_id: id, payment_id: null });
+    expect(await payoutRow(id)).toMatchObject({ status: "failed", failure_code: "processing_error" });
+    expect(await payoutEvents(id)).toEqual(["payout.failed"]);
+  },
+  "payout in_transit mark_paid": async () => {
+    const id = await inTransitPayout();
+    await settlePayout(id, "mark-paid");
+    expect(await payoutRow(id)).toMatchObject({
+      status: "paid",
+      settle_transaction_id: expect.stringMatching(/^tx_/),
+    });
+    expect(await payoutEvents(id)).toEqual(["payout.in_transit", "payout.paid"]);
+  },
+  "payout in_transit mark_failed": async () => {
+    const id = await inTransitPayout();
+    await settlePayout(id, "mark-failed");
+    expect(await payoutRow(id)).toMatchObject({
+      status: "failed",
+      failure_code: "payout_failed",
+      failure_message: "returned by the bank",
+    });
+    expect(await payoutEvents(id)).toEqual(["payout.in_transit", "payout.failed"]);
+  },
+};
+
+describe("the payout state table", () => {
+  it("has a scenario for every row, and every row is a distinct state and trigger", () => {
+    expect(Object.keys(payoutScenarios).sort()).toEqual(PAYOUT_TRANSITIONS.map(payoutKeyOf).sort());
+  });
+
+  for (const [name, run] of Object.entries(payoutScenarios)) {
+    it(`reaches ${name} through the API and the engine`, run);
+  }
+
+  it("refuses illegal transitions and never changes the row it is given", async () => {
+    const id = await inTransitPayout();
+    const row = await payoutRow(id);
+    const copy = structuredClone(row);
+    const input = { now: new Date(), transactionId: null, amount: null, failure: null, holdTtlSeconds: 0 };
+    expect(() => applyPayoutTransition(row, "posted", input)).toThrow(IllegalTransitionError);
+    const paid = applyPayoutTransition(row, "mark_paid", input).payout;
+    expect(() => applyPayoutTransition(paid, "mark_failed", input)).toThrow(IllegalTransitionError);
+    expect(() => applyPayoutTransition({ ...row, status: "pending" }, "mark_paid", input)).toThrow(
+      IllegalTransitionError,
+    );
+    expect(row).toEqual(copy);
+  });
+
+  it("the database, the API and the events agree with the payout lists", async () => {
+    const [check] = await t.services.sql<{ def: string }[]>`
+      select pg_get_constraintdef(oid) as def from pg_constraint where conname = 'payouts_status_check'`;
+    expect([...(check?.def ?? "").matchAll(/'([a-z_]+)'::text/g)].map((m) => m[1]).sort()).toEqual(
+      [...PAYOUT_STATUSES].sort(),
+    );
+    const doc = (await t.request("GET", "/openapi.json")).body;
+    expect(doc.components.schemas.Payout.properties.status.enum).toEqual([...PAYOUT_STATUSES]);
+    for (const row of PAYOUT_TRANSITIONS) {
+      if (row.event) expect(EVENT_TYPES).toContain(row.event);
+      expect(PAYOUT_STATUSES).toContain(row.to);
     }
   });
 });

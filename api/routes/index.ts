@@ -4,6 +4,7 @@ import { registerAccountRoutes } from "./accounts/index.ts";
 import { registerAuthRoutes } from "./auth/index.ts";
 import { registerOpsRoutes } from "./ops/index.ts";
 import { registerPaymentRoutes } from "./payments/index.ts";
+import { registerPayoutRoutes } from "./payouts/index.ts";
 import { registerRefundRoutes } from "./refunds/index.ts";
 import { registerWebhookRoutes } from "./webhooks/index.ts";
 
@@ -14,5 +15,6 @@ export function registerRoutes(app: App, services: Services): void {
   registerAccountRoutes(app);
   registerPaymentRoutes(app);
   registerRefundRoutes(app);
+  registerPayoutRoutes(app);
   registerWebhookRoutes(app);
 }

@@ -1,7 +1,7 @@
 import type { Db } from "../db/index.ts";
 import { newAccountNumber } from "../ids.ts";
 
-export type SystemRole = "external" | "holds";
+export type SystemRole = "external" | "holds" | "payouts_in_transit";
 
 export const ACCOUNT_STATUSES = ["active", "frozen", "closed"] as const;
 export type AccountStatus = (typeof ACCOUNT_STATUSES)[number];
@@ -22,20 +22,22 @@ export interface AccountRow {
   created_at: Date;
 }
 
-/** `SYS_EXTERNAL_USD`, `SYS_HOLDS_USD`: one of each per currency, made on first use. */
+/** `SYS_EXTERNAL_USD`, `SYS_HOLDS_USD`, `SYS_PAYOUTS_IN_TRANSIT_USD`: one of each per currency, made on first use. */
 export function systemAccountNumber(role: SystemRole, currency: string): string {
   return `SYS_${role.toUpperCase()}_${currency}`;
 }
 
 /**
  * Makes sure the currency's system accounts exist. Money enters the ledger only from `external`
- * (which may go negative: it mirrors money held outside) and authorizations sit in `holds`.
+ * (which may go negative: it mirrors money held outside) and authorizations sit in `holds`;
+ * payouts wait in `payouts_in_transit` between leaving the user and being paid out (or returned).
  */
 export async function ensureSystemAccounts(db: Db, currency: string): Promise<void> {
   await db`
     insert into accounts (account_number, currency, kind, system_role, allow_overdraft)
     values (${systemAccountNumber("external", currency)}, ${currency}, 'system', 'external', true),
-           (${systemAccountNumber("holds", currency)}, ${currency}, 'system', 'holds', false)
+           (${systemAccountNumber("holds", currency)}, ${currency}, 'system', 'holds', false),
+           (${systemAccountNumber("payouts_in_transit", currency)}, ${currency}, 'system', 'payouts_in_transit', false)
     on conflict do nothing`;
 }
 

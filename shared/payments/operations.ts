@@ -83,7 +83,8 @@ export interface OperationObject {
   id: string;
   kind: OperationKind;
   status: OperationStatus;
-  payment_id: string;
+  payment_id: string | null;
+  payout_id: string | null;
   refund_id: string | null;
   error: string | null;
   retries: number;
@@ -101,6 +102,7 @@ function operationObject(r: OperationListRow): OperationObject {
     kind: r.kind,
     status: r.status,
     payment_id: r.payment_id,
+    payout_id: r.payout_id,
     refund_id: r.refund_id,
     error: r.error,
     retries: r.retries,

@@ -12,7 +12,9 @@ export interface OperationRow {
   id: string;
   seq: bigint;
   kind: OperationKind;
-  payment_id: string;
+  /** The payment it is about, or (kind `payout`) the payout: exactly one of the two. */
+  payment_id: string | null;
+  payout_id: string | null;
   refund_id: string | null;
   amount: bigint | null;
   /** The debited account's order key: the partition is `order_key mod POSTING_PARTITIONS`. */
@@ -49,8 +51,9 @@ export type Planner = (op: OperationRow, snapshot: Snapshot) => Plan | null;
 
 export interface EventDraft {
   type: EventType;
-  paymentId: string;
+  paymentId: string | null;
   refundId: string | null;
+  payoutId?: string | null;
   /** Accounts whose owners may see the event. */
   accounts: string[];
   object: unknown;

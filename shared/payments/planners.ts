@@ -1,6 +1,7 @@
 import { systemAccountNumber } from "../ledger/index.ts";
-import type { OperationKind, Planner } from "./plan.ts";
-import { canAct } from "./state.ts";
+import type { PayoutRow } from "../payouts/types.ts";
+import type { Plan, Planner } from "./plan.ts";
+import { canAct, type PaymentOperationKind, payoutTransitionFor } from "./state.ts";
 import type { PaymentRow } from "./types.ts";
 
 /**
@@ -126,7 +127,7 @@ const planRefund: Planner = (_, { payment: p, refund: r, refundsInFlight }) => {
   };
 };
 
-const planners: Record<OperationKind, Planner> = {
+const planners: Record<PaymentOperationKind, Planner> = {
   payment: planPayment,
   capture: planCapture,
   cancel: planRelease,
@@ -136,4 +137,31 @@ const planners: Record<OperationKind, Planner> = {
 
 /** The plan of one operation, or null when the payment's state leaves it nothing to do. */
 export const planOperation: Planner = (op, snapshot) =>
-  canAct(op.kind, snapshot.payment, snapshot.refund) ? planners[op.kind](op, snapshot) : null;
+  op.kind !== "payout" && canAct(op.kind, snapshot.payment, snapshot.refund)
+    ? planners[op.kind](op, snapshot)
+    : null;
+
+/**
+ * A payout: from the user's account into the currency's in-transit account, where it waits for ops
+ * to settle it. Null when the payout's state leaves nothing to post (already posted or failed).
+ */
+export function planPayout(p: PayoutRow): Plan | null {
+  if (!payoutTransitionFor(p, "posted")) return null;
+  return {
+    posting: {
+      kind: "payout",
+      reference: `payout:${p.id}`,
+      description: p.description ?? "payout",
+      legs: [
+        { account: p.from_account, direction: "DEBIT", amount: p.amount },
+        {
+          account: systemAccountNumber("payouts_in_transit", p.currency),
+          direction: "CREDIT",
+          amount: p.amount,
+        },
+      ],
+    },
+    ifPosted: { outcome: "posted" },
+    ifDeclined: { outcome: "declined" },
+  };
+}

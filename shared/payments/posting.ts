@@ -2,6 +2,8 @@ import type { Services } from "../context.ts";
 import type { Db, Tx } from "../db/index.ts";
 import { newId } from "../ids.ts";
 import { MalformedPostingError, type PostingInput, type PostingResult, postBatch } from "../ledger/index.ts";
+import { payoutEvent } from "../payouts/serialize.ts";
+import type { PayoutRow } from "../payouts/types.ts";
 import {
   type Change,
   type EventDraft,
@@ -10,8 +12,15 @@ import {
   paymentEvent,
   refundEvent,
 } from "./plan.ts";
-import { planOperation } from "./planners.ts";
-import { type Applied, applyTransition, IllegalTransitionError, PROCESSING_ERROR } from "./state.ts";
+import { planOperation, planPayout } from "./planners.ts";
+import {
+  type Applied,
+  type AppliedPayout,
+  applyPayoutTransition,
+  applyTransition,
+  IllegalTransitionError,
+  PROCESSING_ERROR,
+} from "./state.ts";
 import type { PaymentRow, RefundRow } from "./types.ts";
 
 /**
@@ -65,7 +74,28 @@ async function saveRefunds(tx: Tx, rows: RefundRow[]): Promise<void> {
      where r.id = u.id`;
 }
 
-async function saveEvents(tx: Tx, drafts: EventDraft[], owners: Map<string, string | null>): Promise<void> {
+/** Writes payouts' new states (the posting engine's and ops' settlements). */
+export async function savePayouts(tx: Tx, rows: PayoutRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  await tx`
+    update payouts o set status = u.status, failure_code = u.failure_code, failure_message = u.failure_message,
+           transaction_id = u.transaction_id, settle_transaction_id = u.settle_transaction_id,
+           completed_at = u.completed_at, updated_at = u.updated_at
+      from unnest(
+        ${rows.map((r) => r.id)}::text[], ${rows.map((r) => r.status)}::text[], ${rows.map((r) => r.failure_code)}::text[],
+        ${rows.map((r) => r.failure_message)}::text[], ${rows.map((r) => r.transaction_id)}::text[],
+        ${rows.map((r) => r.settle_transaction_id)}::text[],
+        ${rows.map((r) => r.completed_at?.toISOString() ?? null)}::timestamptz[],
+        ${rows.map((r) => r.updated_at.toISOString())}::timestamptz[]
+      ) as u(id, status, failure_code, failure_message, transaction_id, settle_transaction_id, completed_at, updated_at)
+     where o.id = u.id`;
+}
+
+export async function saveEvents(
+  tx: Tx,
+  drafts: EventDraft[],
+  owners: Map<string, string | null>,
+): Promise<void> {
   if (drafts.length === 0) return;
   const rows = drafts.map((d) => {
     const id = newId("evt");
@@ -75,25 +105,35 @@ async function saveEvents(tx: Tx, drafts: EventDraft[], owners: Map<string, stri
       type: d.type,
       payment_id: d.paymentId,
       refund_id: d.refundId,
+      payout_id: d.payoutId ?? null,
       user_ids: `{${userIds.join(",")}}`,
       data: d.object,
     };
   });
   await tx`
-    insert into events (id, type, payment_id, refund_id, user_ids, data)
-    select id, type, payment_id, refund_id, user_ids::text[], jsonb_build_object('object', data)
+    insert into events (id, type, payment_id, refund_id, payout_id, user_ids, data)
+    select id, type, payment_id, refund_id, payout_id, user_ids::text[], jsonb_build_object('object', data)
       from jsonb_to_recordset(${tx.json(rows as never)})
-        as x(id text, type text, payment_id text, refund_id text, user_ids text, data jsonb)`;
+        as x(id text, type text, payment_id text, refund_id text, payout_id text, user_ids text, data jsonb)`;
 }
 
 /** Who owns each account: an event is visible to the owners of the accounts it concerns. */
-async function ownersOf(tx: Tx, accounts: string[]): Promise<Map<string, string | null>> {
+export async function ownersOf(tx: Tx, accounts: string[]): Promise<Map<string, string | null>> {
   const rows = await tx<{ account_number: string; owner_id: string | null }[]>`
     select account_number, owner_id from accounts where account_number = any(${accounts}::text[])`;
   return new Map(rows.map((r) => [r.account_number, r.owner_id]));
 }
 
-export const OPERATION_COLUMNS = ["id", "seq", "kind", "payment_id", "refund_id", "amount", "order_key"];
+export const OPERATION_COLUMNS = [
+  "id",
+  "seq",
+  "kind",
+  "payment_id",
+  "payout_id",
+  "refund_id",
+  "amount",
+  "order_key",
+];
 
 /** An operation's partition under this process's POSTING_PARTITIONS (see migration 007). */
 function partitionFilter(tx: Db, services: Services, partition: number) {
@@ -122,13 +162,23 @@ async function claim(
 interface BatchResult {
   handled: number;
   applied: Applied[];
+  appliedPayouts: AppliedPayout[];
 }
 
 /** Plans every operation of the batch in order; each sees the refunds planned before it. */
-function planBatch(ops: OperationRow[], payments: Map<string, PaymentRow>, refunds: Map<string, RefundRow>) {
+function planBatch(
+  ops: OperationRow[],
+  payments: Map<string, PaymentRow>,
+  refunds: Map<string, RefundRow>,
+  payouts: Map<string, PayoutRow>,
+) {
   const refundsInFlight = new Map<string, bigint>();
   return ops.map((op) => {
-    const payment = payments.get(op.payment_id);
+    if (op.payout_id) {
+      const payout = payouts.get(op.payout_id);
+      return payout ? planPayout(payout) : null;
+    }
+    const payment = op.payment_id ? payments.get(op.payment_id) : undefined;
     if (!payment) return null;
     const refund = op.refund_id ? (refunds.get(op.refund_id) ?? null) : null;
     const plan = planOperation(op, {
@@ -153,8 +203,8 @@ async function postBatchOf(
   try {
     const result = await sql.begin(async (tx): Promise<BatchResult> => {
       const ops = await claim(tx, services, partition, only);
-      if (ops.length === 0) return { handled: 0, applied: [] };
-      const paymentIds = [...new Set(ops.map((o) => o.payment_id))];
+      if (ops.length === 0) return { handled: 0, applied: [], appliedPayouts: [] };
+      const paymentIds = [...new Set(ops.flatMap((o) => (o.payment_id ? [o.payment_id] : [])))];
       const payments = await tx<PaymentRow[]>`
         select * from payments where id = any(${paymentIds}::text[]) order by id for no key update`;
       const refundIds = ops.flatMap((o) => (o.refund_id ? [o.refund_id] : []));
@@ -162,12 +212,21 @@ async function postBatchOf(
         ? await tx<RefundRow[]>`
             select * from refunds where id = any(${refundIds}::text[]) order by id for no key update`
         : [];
+      const payoutIds = ops.flatMap((o) => (o.payout_id ? [o.payout_id] : []));
+      const payouts = payoutIds.length
+        ? await tx<PayoutRow[]>`
+            select * from payouts where id = any(${payoutIds}::text[]) order by id for no key update`
+        : [];
       const paymentById = new Map(payments.map((p) => [p.id, p]));
       const refundById = new Map(refunds.map((r) => [r.id, r]));
-      const plans = planBatch(ops, paymentById, refundById);
+      const payoutById = new Map(payouts.map((p) => [p.id, p]));
+      const plans = planBatch(ops, paymentById, refundById, payoutById);
       // Read before the ledger locks the accounts, so nothing but writes happens while they are held.
       const owners = await ownersOf(tx, [
-        ...new Set(payments.flatMap((p) => [p.from_account, p.to_account])),
+        ...new Set([
+          ...payments.flatMap((p) => [p.from_account, p.to_account]),
+          ...payouts.map((p) => p.from_account),
+        ]),
       ]);
       const postings = plans.filter((p): p is Plan & { posting: PostingInput } => Boolean(p?.posting));
       const results = await postBatch(
@@ -179,6 +238,7 @@ async function postBatchOf(
       // Apply each operation's outcome in acceptance order, to the rows as the ones before left them.
       const now = new Date();
       const applied: Applied[] = [];
+      const appliedPayouts: AppliedPayout[] = [];
       ops.forEach((op, i) => {
         const plan = plans[i];
         if (!plan) return;
@@ -193,19 +253,35 @@ async function postBatchOf(
         } else {
           throw new IllegalTransitionError(
             op.kind,
-            paymentById.get(op.payment_id)!,
+            (op.payout_id ? payoutById.get(op.payout_id) : paymentById.get(op.payment_id!))!,
             "declined",
             result.message,
           );
         }
-        const refund = op.refund_id ? (refundById.get(op.refund_id) ?? null) : null;
-        const done = applyTransition(op.kind, paymentById.get(op.payment_id)!, refund, change.outcome, {
+        const input = {
           now,
           transactionId,
           amount: op.amount,
           failure: change.failure ?? null,
           holdTtlSeconds: config.HOLD_TTL_SECONDS,
-        });
+        };
+        if (op.payout_id) {
+          const payout = payoutById.get(op.payout_id)!;
+          if (change.outcome === "authorized")
+            throw new IllegalTransitionError(op.kind, payout, change.outcome);
+          const done = applyPayoutTransition(payout, change.outcome, input);
+          payoutById.set(done.payout.id, done.payout);
+          appliedPayouts.push(done);
+          return;
+        }
+        const refund = op.refund_id ? (refundById.get(op.refund_id) ?? null) : null;
+        const done = applyTransition(
+          op.kind,
+          paymentById.get(op.payment_id!)!,
+          refund,
+          change.outcome,
+          input,
+        );
         paymentById.set(done.payment.id, done.payment);
         if (done.refund) refundById.set(done.refund.id, done.refund);
         applied.push(done);
@@ -215,10 +291,11 @@ async function postBatchOf(
       await Promise.all([
         savePayments(tx, lastRowOf(applied.map((a) => a.payment))),
         saveRefunds(tx, lastRowOf(applied.flatMap((a) => (a.refund ? [a.refund] : [])))),
-        saveEvents(tx, applied.flatMap(eventOf), owners),
+        savePayouts(tx, lastRowOf(appliedPayouts.map((a) => a.payout))),
+        saveEvents(tx, [...applied.flatMap(eventOf), ...appliedPayouts.flatMap(payoutEventOf)], owners),
         tx`update operations set status = 'done', done_at = clock_timestamp() where id = any(${ops.map((o) => o.id)}::text[])`,
       ]);
-      return { handled: ops.length, applied };
+      return { handled: ops.length, applied, appliedPayouts };
     });
     services.metrics.postingTransactions.inc({ result: "committed" });
     if (result.handled > 0) services.metrics.postingBatchSize.observe(result.handled);
@@ -233,6 +310,10 @@ async function postBatchOf(
 /** The final row of each id (a payment may change twice in a batch, e.g. two refunds). */
 function lastRowOf<T extends { id: string }>(rows: T[]): T[] {
   return [...new Map(rows.map((r) => [r.id, r])).values()];
+}
+
+export function payoutEventOf({ transition, payout }: AppliedPayout): EventDraft[] {
+  return transition.event ? [payoutEvent(transition.event, payout)] : [];
 }
 
 function eventOf({ transition, payment, refund }: Applied): EventDraft[] {
@@ -272,15 +353,15 @@ async function setAside(
   const message = cause instanceof Error ? cause.message : String(cause);
   const [op] = await services.sql.begin(async (tx) => {
     await tx`select pg_advisory_xact_lock(${PARTITION_LOCK_CLASS}, ${partition})`;
-    return tx<{ id: string; payment_id: string }[]>`
+    return tx<{ id: string; payment_id: string | null; payout_id: string | null }[]>`
       update operations set status = 'failed', error = ${message}, set_aside_at = clock_timestamp()
        where id = ${operationId} and status = 'pending'
-      returning id, payment_id`;
+      returning id, payment_id, payout_id`;
   });
   services.metrics.postingTransactions.inc({ result: "committed" });
   if (!op) return 0; // another drainer got to it first
   services.log.error(
-    { operation_id: op.id, payment_id: op.payment_id, err: message },
+    { operation_id: op.id, payment_id: op.payment_id, payout_id: op.payout_id, err: message },
     "operation set aside: posting it fails for good; retry or resolve it (ops API)",
   );
   services.metrics.operationsSetAside.inc();
@@ -293,6 +374,10 @@ async function setAside(
  * caller records the returned outcome's metrics after COMMIT (recordMetrics).
  */
 export async function resolveSetAside(tx: Tx, services: Services, op: OperationRow): Promise<Applied | null> {
+  if (op.payout_id) {
+    await resolveSetAsidePayout(tx, op.payout_id);
+    return null;
+  }
   const [payment] = await tx<
     PaymentRow[]
   >`select * from payments where id = ${op.payment_id} for no key update`;
@@ -314,6 +399,23 @@ export async function resolveSetAside(tx: Tx, services: Services, op: OperationR
     saveEvents(tx, eventOf(done), await ownersOf(tx, [payment.from_account, payment.to_account])),
   ]);
   return done;
+}
+
+/** A set-aside payout operation closed by ops: the payout fails (nothing was posted). */
+async function resolveSetAsidePayout(tx: Tx, payoutId: string): Promise<void> {
+  const [payout] = await tx<PayoutRow[]>`select * from payouts where id = ${payoutId} for no key update`;
+  if (!payout || !planPayout(payout)) return;
+  const done = applyPayoutTransition(payout, "resolved", {
+    now: new Date(),
+    transactionId: null,
+    amount: null,
+    failure: PROCESSING_ERROR,
+    holdTtlSeconds: 0,
+  });
+  await Promise.all([
+    savePayouts(tx, [done.payout]),
+    saveEvents(tx, payoutEventOf(done), await ownersOf(tx, [payout.from_account])),
+  ]);
 }
 
 /**

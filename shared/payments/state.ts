@@ -1,3 +1,4 @@
+import type { PayoutRow } from "../payouts/types.ts";
 import type { EventType } from "../webhooks/events.ts";
 import type { PaymentRow, RefundRow } from "./types.ts";
 
@@ -21,7 +22,7 @@ export const PENDING_ACTIONS = ["capture", "cancel", "expire"] as const;
 export type PendingAction = (typeof PENDING_ACTIONS)[number];
 
 /** What an operation in the outbox asks the posting engine to do. */
-export const OPERATION_KINDS = ["payment", ...PENDING_ACTIONS, "refund"] as const;
+export const OPERATION_KINDS = ["payment", ...PENDING_ACTIONS, "refund", "payout"] as const;
 export type OperationKind = (typeof OPERATION_KINDS)[number];
 
 /**
@@ -52,8 +53,11 @@ export interface TransitionInput {
   holdTtlSeconds: number;
 }
 
+/** The operations of a payment (or of its refunds): the kinds TRANSITIONS is about. */
+export type PaymentOperationKind = Exclude<OperationKind, "payout">;
+
 export interface Transition {
-  kind: OperationKind;
+  kind: PaymentOperationKind;
   from: PaymentStatus;
   pendingAction: PendingAction | null;
   outcome: Outcome;
@@ -314,9 +318,14 @@ if (BY_KEY.size !== TRANSITIONS.length) throw new Error("TRANSITIONS has two row
 
 /** An operation applied to a payment in a state the table has no row for. */
 export class IllegalTransitionError extends Error {
-  constructor(kind: OperationKind, p: PaymentRow, outcome: Outcome, why = "no such transition") {
+  constructor(
+    kind: OperationKind | PayoutSettlement,
+    p: Pick<PaymentRow, "id"> & { status: string; pending_action?: PendingAction | null },
+    outcome: Outcome | PayoutSettlement,
+    why = "no such transition",
+  ) {
     super(
-      `illegal transition: ${kind} ${outcome} on payment ${p.id} (${p.status}${p.pending_action ? `, ${p.pending_action} pending` : ""}): ${why}`,
+      `illegal transition: ${kind} ${outcome} on ${kind === "payout" || kind.startsWith("mark_") ? "payout" : "payment"} ${p.id} (${p.status}${p.pending_action ? `, ${p.pending_action} pending` : ""}): ${why}`,
     );
     this.name = "IllegalTransitionError";
   }
@@ -378,4 +387,97 @@ export function applyTransition(
         }
       : null;
   return { transition, payment: next, refund: nextRefund, before: payment };
+}
+
+/**
+ * The payout state machine, the same way: a payout is posted by its `payout` operation (its
+ * outcome: user account -> in transit) and then settled by ops, synchronously (mark_paid: in
+ * transit -> external; mark_failed: in transit -> back to the user). Terminal: paid, failed.
+ */
+export const PAYOUT_STATUSES = ["pending", "in_transit", "paid", "failed"] as const;
+export type PayoutStatus = (typeof PAYOUT_STATUSES)[number];
+
+export const PAYOUT_SETTLEMENTS = ["mark_paid", "mark_failed"] as const;
+export type PayoutSettlement = (typeof PAYOUT_SETTLEMENTS)[number];
+
+/** What moves a payout: its operation's outcome (never `authorized`), or ops settling it. */
+export type PayoutTrigger = Exclude<Outcome, "authorized"> | PayoutSettlement;
+
+export interface PayoutTransition {
+  from: PayoutStatus;
+  on: PayoutTrigger;
+  to: PayoutStatus;
+  /** The payout's fields this transition sets, besides status and updated_at. */
+  payout: (p: PayoutRow, t: TransitionInput) => Partial<PayoutRow>;
+  event: EventType | null;
+}
+
+const payoutFailed = (_: PayoutRow, t: TransitionInput) => ({
+  failure_code: failureOf(t).code,
+  failure_message: failureOf(t).message,
+  completed_at: t.now,
+});
+
+export const PAYOUT_TRANSITIONS: readonly PayoutTransition[] = [
+  // Posted by the workers: the money leaves the user's account for the in-transit account.
+  {
+    from: "pending",
+    on: "posted",
+    to: "in_transit",
+    payout: (_, t) => ({ transaction_id: t.transactionId }),
+    event: "payout.in_transit",
+  },
+  { from: "pending", on: "declined", to: "failed", payout: payoutFailed, event: "payout.failed" },
+  // Set aside: the payout stays pending until ops retry or resolve its operation.
+  { from: "pending", on: "set_aside", to: "pending", payout: nothing, event: null },
+  { from: "pending", on: "resolved", to: "failed", payout: payoutFailed, event: "payout.failed" },
+  // Settled by ops: the bank paid it out (the money leaves to external) or returned it (back to the user).
+  {
+    from: "in_transit",
+    on: "mark_paid",
+    to: "paid",
+    payout: (_, t) => ({ settle_transaction_id: t.transactionId, completed_at: t.now }),
+    event: "payout.paid",
+  },
+  {
+    from: "in_transit",
+    on: "mark_failed",
+    to: "failed",
+    payout: (p, t) => ({ ...payoutFailed(p, t), settle_transaction_id: t.transactionId }),
+    event: "payout.failed",
+  },
+];
+
+const PAYOUT_BY_KEY = new Map(PAYOUT_TRANSITIONS.map((t) => [`${t.from}|${t.on}`, t]));
+if (PAYOUT_BY_KEY.size !== PAYOUT_TRANSITIONS.length) {
+  throw new Error("PAYOUT_TRANSITIONS has two rows for one state and trigger");
+}
+
+export function payoutTransitionFor(p: Pick<PayoutRow, "status">, on: PayoutTrigger) {
+  return PAYOUT_BY_KEY.get(`${p.status}|${on}`);
+}
+
+export interface AppliedPayout {
+  transition: PayoutTransition;
+  payout: PayoutRow;
+  before: PayoutRow;
+}
+
+/** Applies one payout transition (a new row, the old one untouched); refuses anything not in the table. */
+export function applyPayoutTransition(
+  payout: PayoutRow,
+  on: PayoutTrigger,
+  input: TransitionInput,
+): AppliedPayout {
+  const transition = payoutTransitionFor(payout, on);
+  if (!transition) {
+    throw new IllegalTransitionError(on === "mark_paid" || on === "mark_failed" ? on : "payout", payout, on);
+  }
+  const next: PayoutRow = {
+    ...payout,
+    ...transition.payout(payout, input),
+    status: transition.to,
+    updated_at: input.now,
+  };
+  return { transition, payout: next, before: payout };
 }

@@ -16,6 +16,9 @@ export const EVENT_TYPES = [
   "payment.canceled",
   "refund.succeeded",
   "refund.failed",
+  "payout.in_transit",
+  "payout.paid",
+  "payout.failed",
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];

@@ -164,7 +164,7 @@ ${rows(p.backlog.map((b) => [String(b.partition), String(b.pending), age(b.oldes
 </table>
 <h2>Set-aside operations (${p.setAside.length})</h2>
 <table><tr><th>Operation</th><th>Kind</th><th>Payment</th><th>Refund</th><th>Error</th><th>Set aside at</th><th>Retries</th><th></th></tr>
-${rows(p.setAside.map((o) => [escapeHtml(o.id), escapeHtml(o.kind), escapeHtml(o.payment_id), escapeHtml(o.refund_id ?? ""), escapeHtml(o.error), escapeHtml(o.set_aside_at), String(o.retries), actions(o)]))}
+${rows(p.setAside.map((o) => [escapeHtml(o.id), escapeHtml(o.kind), escapeHtml(o.payment_id ?? o.payout_id ?? ""), escapeHtml(o.refund_id ?? ""), escapeHtml(o.error), escapeHtml(o.set_aside_at), String(o.retries), actions(o)]))}
 </table>
 <h2>Webhooks</h2>
 <p>${p.gauges.webhooksPending} deliveries pending, oldest ${age(p.gauges.webhooksPending ? p.gauges.webhookOldestPendingSeconds : null)}.</p>
