@@ -45,11 +45,11 @@ async function listed(principal: Principal, id: string): Promise<boolean> {
 }
 
 const cases: [string, { principal: Principal }, Parties, boolean][] = [
-  ["the payer", payer, { payer: true, payee: false }, true],
-  ["the payee", payee, { payer: false, payee: true }, true],
-  ["a stranger", stranger, { payer: false, payee: false }, false],
-  ["ops", ops, { payer: false, payee: false }, true],
-  ["an admin", admin, { payer: false, payee: false }, true],
+  ["the payer", payer, { payer: true, payee: false, splitPayee: false }, true],
+  ["the payee", payee, { payer: false, payee: true, splitPayee: false }, true],
+  ["a stranger", stranger, { payer: false, payee: false, splitPayee: false }, false],
+  ["ops", ops, { payer: false, payee: false, splitPayee: false }, true],
+  ["an admin", admin, { payer: false, payee: false, splitPayee: false }, true],
 ];
 
 describe("the party rule", () => {
@@ -70,13 +70,21 @@ describe("the party rule", () => {
     const self = await userWithAccount("customer");
     const second = await openAccount(sql, { ownerId: self.principal.userId, currency: "USD" });
     const own = await paymentBetween(self.account, second.account_number, self.principal.userId);
-    expect(await visibleParties(sql, self.principal, own)).toEqual({ payer: true, payee: true });
+    expect(await visibleParties(sql, self.principal, own)).toEqual({
+      payer: true,
+      payee: true,
+      splitPayee: false,
+    });
   });
 
   it("counts ownership, not the role: an ops user who owns the payee account is the payee", async () => {
     const opsPayee = await userWithAccount("ops");
     const p = await paymentBetween(payer.account, opsPayee.account, payer.principal.userId);
-    expect(await partiesOf(sql, opsPayee.principal, p)).toEqual({ payer: false, payee: true });
+    expect(await partiesOf(sql, opsPayee.principal, p)).toEqual({
+      payer: false,
+      payee: true,
+      splitPayee: false,
+    });
   });
 
   it("refuses with the caller's own 404 when one is given", async () => {

@@ -20,11 +20,14 @@ import { accountOrderKey, partitionOf } from "../jobs.ts";
 import { type AccountRow, systemAccountNumber } from "../ledger/index.ts";
 import { formatAmount, parseAmount, parseCurrency } from "../money.ts";
 import { paymentObject } from "./serialize.ts";
+import { MAX_SPLITS, type Split } from "./splits.ts";
 import type { CaptureMethod, PaymentRow, PaymentType } from "./types.ts";
 
 export interface PaymentInput {
   from_account: string;
-  to_account: string;
+  /** Exactly one of `to_account` and `splits`. */
+  to_account?: string | null;
+  splits?: { to_account: string; amount: unknown }[] | null;
   amount: unknown;
   currency: unknown;
   description?: string | null;
@@ -58,6 +61,8 @@ interface NewPayment {
   type: PaymentType;
   from: string;
   to: string;
+  /** A split payment's payees (`to` is the first one's account), else null. */
+  splits: Split[] | null;
   amount: bigint;
   currency: string;
   description: string | null;
@@ -159,6 +164,7 @@ function pendingRow(id: string, p: NewPayment, createdBy: string, now: Date): Pa
     status: "pending",
     from_account: p.from,
     to_account: p.to,
+    splits: p.splits?.map((s) => ({ to_account: s.account, amount: String(s.amount) })) ?? null,
     amount: p.amount,
     currency: p.currency,
     capture_method: p.captureMethod,
@@ -190,6 +196,7 @@ function insertPayments(db: Db, planned: Planned[]) {
     type: row.type,
     from_account: row.from_account,
     to_account: row.to_account,
+    splits: row.splits,
     amount: String(row.amount),
     currency: row.currency,
     capture_method: row.capture_method,
@@ -201,13 +208,13 @@ function insertPayments(db: Db, planned: Planned[]) {
   return db`
     with x as (
       select * from jsonb_to_recordset(${db.json(rows as never)})
-        as x(i int, id text, op_id text, order_key bigint, type text, from_account text, to_account text, amount bigint,
-             currency text, capture_method text, description text, metadata jsonb, created_by text,
+        as x(i int, id text, op_id text, order_key bigint, type text, from_account text, to_account text, splits jsonb,
+             amount bigint, currency text, capture_method text, description text, metadata jsonb, created_by text,
              created_at timestamptz)
     ), payment as (
-      insert into payments (id, type, from_account, to_account, amount, currency, capture_method, description, metadata,
-                            created_by, created_at, updated_at)
-      select id, type, from_account, to_account, amount, currency, capture_method, description, metadata,
+      insert into payments (id, type, from_account, to_account, splits, amount, currency, capture_method, description,
+                            metadata, created_by, created_at, updated_at)
+      select id, type, from_account, to_account, splits, amount, currency, capture_method, description, metadata,
              created_by, created_at, created_at
         from x order by i
     )
@@ -423,6 +430,7 @@ function between(
     type: fields.type,
     from: ends.from.account_number,
     to: ends.to.account_number,
+    splits: null,
     amount: ends.amount,
     currency: ends.currency,
     description: fields.description ?? null,
@@ -431,7 +439,46 @@ function between(
   };
 }
 
-/** POST /payments: the caller's account pays another account. */
+/**
+ * A split payment's splits, checked as far as they can be without the database: 1 to MAX_SPLITS
+ * of them, valid amounts adding up to the payment's exactly (else `splits_mismatch`), no account
+ * twice.
+ */
+function parseSplits(splits: NonNullable<PaymentInput["splits"]>, amount: bigint, currency: string): Split[] {
+  if (splits.length < 1 || splits.length > MAX_SPLITS) {
+    throw ValidationError.field("/splits", `A payment has 1 to ${MAX_SPLITS} splits, not ${splits.length}.`);
+  }
+  const parsed = splits.map((s, i) => ({
+    account: s.to_account,
+    amount: parseAmount(s.amount, currency, `/splits/${i}/amount`),
+  }));
+  const seen = new Set<string>();
+  parsed.forEach((s, i) => {
+    if (seen.has(s.account)) {
+      throw ValidationError.field(
+        `/splits/${i}/to_account`,
+        "Each split must pay a different account.",
+        "duplicate_split_account",
+      );
+    }
+    seen.add(s.account);
+  });
+  const total = parsed.reduce((sum, s) => sum + s.amount, 0n);
+  if (total !== amount) {
+    throw ValidationError.field(
+      "/splits",
+      `The splits add up to ${formatAmount(total, currency)}, not the payment's ${formatAmount(amount, currency)} ${currency}.`,
+      "splits_mismatch",
+    );
+  }
+  return parsed;
+}
+
+/**
+ * POST /payments: the caller's account pays another account, or several at once (`splits`: one
+ * ledger transaction, the first split's account is the merchant of record and the row's
+ * `to_account`).
+ */
 export function createPayment(
   ctx: Ctx,
   input: PaymentInput,
@@ -439,15 +486,38 @@ export function createPayment(
 ): Promise<IdempotentResult> {
   const currency = parseCurrency(input.currency);
   const amount = parseAmount(input.amount, currency);
-  return accept(ctx, req, { accounts: [input.from_account, input.to_account] }, (found) => {
+  const fields = { ...input, type: "payment" as const, captureMethod: input.capture_method ?? "automatic" };
+  if (input.splits && input.to_account) {
+    throw ValidationError.field("/splits", "Give either to_account or splits, not both.");
+  }
+  if (!input.splits) {
+    const toAccount = input.to_account;
+    if (!toAccount) throw ValidationError.field("/to_account", "Give to_account or splits.");
+    return accept(ctx, req, { accounts: [input.from_account, toAccount] }, (found) => {
+      const from = found.account(input.from_account);
+      if (!mayDebit(ctx, from)) throw accountMissing("/from_account");
+      const to = found.account(toAccount);
+      if (to?.kind !== "user") throw accountMissing("/to_account");
+      return between({ from, to, toPointer: "/to_account", amount, currency }, fields);
+    });
+  }
+  const splits = parseSplits(input.splits, amount, currency);
+  const needs = { accounts: [input.from_account, ...splits.map((s) => s.account)] };
+  return accept(ctx, req, needs, (found) => {
     const from = found.account(input.from_account);
     if (!mayDebit(ctx, from)) throw accountMissing("/from_account");
-    const to = found.account(input.to_account);
-    if (to?.kind !== "user") throw accountMissing("/to_account");
-    return between(
-      { from, to, toPointer: "/to_account", amount, currency },
-      { ...input, type: "payment", captureMethod: input.capture_method ?? "automatic" },
-    );
+    const payees = splits.map((s, i) => {
+      const pointer = `/splits/${i}/to_account`;
+      const to = found.account(s.account);
+      if (!to) throw accountMissing(pointer);
+      if (to.kind !== "user") {
+        throw ValidationError.field(pointer, "Splits can only pay user accounts.", "invalid_split_account");
+      }
+      checkEnds(from, to, currency, pointer);
+      return to;
+    });
+    const first = { from, to: payees[0]!, toPointer: "/splits/0/to_account", amount, currency };
+    return { ...between(first, fields), splits };
   });
 }
 
@@ -504,6 +574,7 @@ export function createDeposit(
       type: "deposit",
       from: systemAccountNumber("external", currency),
       to: to.account_number,
+      splits: null,
       amount,
       currency,
       description: input.description ?? null,

@@ -1,6 +1,7 @@
 import type { PostingInput } from "../ledger/index.ts";
 import type { EventType } from "../webhooks/events.ts";
 import { paymentObject, refundObject } from "./serialize.ts";
+import { partyAccounts } from "./splits.ts";
 import type { Failure, OperationKind, Outcome } from "./state.ts";
 import type { PaymentRow, RefundRow } from "./types.ts";
 
@@ -64,7 +65,7 @@ export function paymentEvent(type: EventType, p: PaymentRow): EventDraft {
     type,
     paymentId: p.id,
     refundId: null,
-    accounts: [p.from_account, p.to_account],
+    accounts: partyAccounts(p),
     object: paymentObject(p),
   };
 }
@@ -74,7 +75,7 @@ export function refundEvent(type: EventType, r: RefundRow, p: PaymentRow): Event
     type,
     paymentId: p.id,
     refundId: r.id,
-    accounts: [p.from_account, p.to_account],
+    accounts: partyAccounts(p),
     object: refundObject(r),
   };
 }

@@ -1,6 +1,7 @@
-import { systemAccountNumber } from "../ledger/index.ts";
+import { type Leg, systemAccountNumber } from "../ledger/index.ts";
 import type { PayoutRow } from "../payouts/types.ts";
 import type { Plan, Planner } from "./plan.ts";
+import { proRata, splitsOf } from "./splits.ts";
 import { canAct, type PaymentOperationKind, payoutTransitionFor } from "./state.ts";
 import type { PaymentRow } from "./types.ts";
 
@@ -14,6 +15,28 @@ import type { PaymentRow } from "./types.ts";
 
 function holdsAccount(p: PaymentRow): string {
   return systemAccountNumber("holds", p.currency);
+}
+
+/**
+ * `total` divided over the payment's payees by the pro-rata rule (shared/payments/splits.ts) of
+ * `weights` (by default the split amounts), one leg each in `direction`; a zero share has no leg.
+ * An ordinary payment has one payee, who gets it all.
+ */
+function payeeLegs(p: PaymentRow, total: bigint, direction: Leg["direction"], weights?: bigint[]): Leg[] {
+  const payees = splitsOf(p);
+  const shares = proRata(total, weights ?? payees.map((s) => s.amount));
+  return payees.flatMap((s, i) => {
+    const amount = shares[i]!;
+    return amount > 0n ? [{ account: s.account, direction, amount }] : [];
+  });
+}
+
+/** What each payee was paid: the split amounts' pro-rata shares of the captured amount. */
+function capturedShares(p: PaymentRow): bigint[] {
+  return proRata(
+    p.amount_captured,
+    splitsOf(p).map((s) => s.amount),
+  );
 }
 
 /** A new payment: posted straight to the payee, or (manual capture) authorized into holds. */
@@ -43,7 +66,7 @@ const planPayment: Planner = (_, { payment: p }) => {
       description: p.description,
       legs: [
         { account: p.from_account, direction: "DEBIT", amount: p.amount },
-        { account: p.to_account, direction: "CREDIT", amount: p.amount },
+        ...payeeLegs(p, p.amount, "CREDIT"),
       ],
     },
     ifPosted: { outcome: "posted" },
@@ -52,8 +75,9 @@ const planPayment: Planner = (_, { payment: p }) => {
 };
 
 /**
- * Capture: the held amount leaves the holds account, the captured part to the payee and the rest
- * back to the payer, in one ledger transaction.
+ * Capture: the held amount leaves the holds account, the captured part to the payee (a split
+ * payment's: divided over its splits pro rata) and the rest back to the payer, in one ledger
+ * transaction.
  */
 const planCapture: Planner = (op, { payment: p }) => {
   if (!op.amount) return null;
@@ -67,7 +91,7 @@ const planCapture: Planner = (op, { payment: p }) => {
       description: p.description,
       legs: [
         { account: holdsAccount(p), direction: "DEBIT", amount: held },
-        { account: p.to_account, direction: "CREDIT", amount: op.amount },
+        ...payeeLegs(p, op.amount, "CREDIT"),
         ...(rest > 0n ? [{ account: p.from_account, direction: "CREDIT" as const, amount: rest }] : []),
       ],
       holdChanges: [{ account: p.from_account, delta: -held }],
@@ -97,6 +121,8 @@ const planRelease: Planner = (op, { payment: p }) => ({
 /**
  * Refund: payee to payer. Checked here, under the payment's row lock, against what has really been
  * refunded plus the refunds planned before it in the batch, so refunds never exceed the capture.
+ * A split payment's refund is taken from every payee pro rata to what each was paid (the same
+ * rule), in one ledger transaction: one payee short of funds declines it as a whole.
  */
 const planRefund: Planner = (_, { payment: p, refund: r, refundsInFlight }) => {
   if (!r) return null;
@@ -118,7 +144,7 @@ const planRefund: Planner = (_, { payment: p, refund: r, refundsInFlight }) => {
       refundId: r.id,
       description: r.reason ? `refund (${r.reason})` : "refund",
       legs: [
-        { account: p.to_account, direction: "DEBIT", amount: r.amount },
+        ...payeeLegs(p, r.amount, "DEBIT", capturedShares(p)),
         { account: p.from_account, direction: "CREDIT", amount: r.amount },
       ],
     },

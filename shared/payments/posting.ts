@@ -13,6 +13,7 @@ import {
   refundEvent,
 } from "./plan.ts";
 import { planOperation, planPayout } from "./planners.ts";
+import { partyAccounts } from "./splits.ts";
 import {
   type Applied,
   type AppliedPayout,
@@ -223,10 +224,7 @@ async function postBatchOf(
       const plans = planBatch(ops, paymentById, refundById, payoutById);
       // Read before the ledger locks the accounts, so nothing but writes happens while they are held.
       const owners = await ownersOf(tx, [
-        ...new Set([
-          ...payments.flatMap((p) => [p.from_account, p.to_account]),
-          ...payouts.map((p) => p.from_account),
-        ]),
+        ...new Set([...payments.flatMap(partyAccounts), ...payouts.map((p) => p.from_account)]),
       ]);
       const postings = plans.filter((p): p is Plan & { posting: PostingInput } => Boolean(p?.posting));
       const results = await postBatch(
@@ -396,7 +394,7 @@ export async function resolveSetAside(tx: Tx, services: Services, op: OperationR
   await Promise.all([
     savePayments(tx, [done.payment]),
     saveRefunds(tx, done.refund ? [done.refund] : []),
-    saveEvents(tx, eventOf(done), await ownersOf(tx, [payment.from_account, payment.to_account])),
+    saveEvents(tx, eventOf(done), await ownersOf(tx, partyAccounts(payment))),
   ]);
   return done;
 }

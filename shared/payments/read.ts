@@ -1,7 +1,7 @@
 import { type Ctx, canReadAll } from "../context.ts";
 import { NotFoundError } from "../errors.ts";
 import { decodeCursor, type Page, pageOf } from "../pagination.ts";
-import { visibleParties } from "./parties.ts";
+import { splitPayeeOf, visibleParties } from "./parties.ts";
 import { type PaymentObject, paymentObject } from "./serialize.ts";
 import type { PaymentRow, PaymentStatus } from "./types.ts";
 
@@ -27,7 +27,14 @@ export interface ListPaymentsInput {
   cursor?: string;
 }
 
-/** Payments where the caller is payer or payee (ops/admin: all), newest first. */
+/** Payments `accounts` pay or are paid by, as split payees too (each way answered by an index). */
+function paidBy(sql: Ctx["sql"], accounts: string[]) {
+  return sql`p.from_account = any(${accounts}::text[]) or p.to_account = any(${accounts}::text[])
+    or p.id in (select s.id from unnest(${accounts}::text[]) as acc(n)
+                  join payments s on s.splits @> ${splitPayeeOf(sql, sql`acc.n`)})`;
+}
+
+/** Payments where the caller is payer, payee or a split payee (ops/admin: all), newest first. */
 export async function listPayments(ctx: Ctx, input: ListPaymentsInput): Promise<Page<PaymentObject>> {
   const before = decodeCursor(input.cursor, /^pay_[0-9A-Z]{26}$/);
   const { sql } = ctx;
@@ -44,7 +51,7 @@ export async function listPayments(ctx: Ctx, input: ListPaymentsInput): Promise<
   const rows = await sql<PaymentRow[]>`
     select * from payments p
      where true
-       ${accounts ? sql`and (p.from_account = any(${accounts}::text[]) or p.to_account = any(${accounts}::text[]))` : sql``}
+       ${accounts ? sql`and (${paidBy(sql, accounts)})` : sql``}
        ${input.status ? sql`and p.status = ${input.status}` : sql``}
        ${before ? sql`and p.id < ${before}` : sql``}
      order by p.id desc

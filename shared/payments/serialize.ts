@@ -11,7 +11,14 @@ export function paymentObject(p: PaymentRow) {
     type: p.type,
     status: p.status,
     from_account: p.from_account,
-    to_account: p.to_account,
+    // A split payment names its payees in `splits` only (its row's to_account is the first of them).
+    to_account: p.splits ? null : p.to_account,
+    splits: p.splits
+      ? p.splits.map((s) => ({
+          to_account: s.to_account,
+          amount: formatAmount(BigInt(s.amount), p.currency),
+        }))
+      : null,
     amount: formatAmount(p.amount, p.currency),
     currency: p.currency,
     capture_method: p.capture_method,

@@ -1,3 +1,4 @@
+import type { StoredSplit } from "./splits.ts";
 import type { PaymentStatus, PendingAction, RefundStatus } from "./state.ts";
 
 export type { PaymentStatus, PendingAction, RefundStatus } from "./state.ts";
@@ -10,7 +11,10 @@ export interface PaymentRow {
   type: PaymentType;
   status: PaymentStatus;
   from_account: string;
+  /** The payee; for a split payment, the first split's account (the merchant of record). */
   to_account: string;
+  /** A split payment's payees in order (null for an ordinary payment). */
+  splits: StoredSplit[] | null;
   amount: bigint;
   currency: string;
   capture_method: CaptureMethod;

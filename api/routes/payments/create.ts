@@ -10,7 +10,18 @@ import { AccountNumber, Description, Metadata, PaymentSchema } from "./schemas.t
 const Body = z
   .strictObject({
     from_account: AccountNumber,
-    to_account: AccountNumber,
+    to_account: AccountNumber.nullish().openapi({ description: "The payee (or give splits)" }),
+    splits: z
+      .array(z.strictObject({ to_account: AccountNumber, amount: AmountInput }))
+      .max(100)
+      .nullish()
+      .openapi({
+        description:
+          "Instead of to_account: 1 to 10 payees, distinct user accounts in the payment's currency other than " +
+          "from_account, amounts adding up to amount (else 422 splits_mismatch). The first is the merchant of " +
+          "record: it may capture and refund. Partial captures and refunds are divided pro rata: " +
+          "share_i = floor(total * a_i / sum a), the leftover minor units one each to the first splits in order.",
+      }),
     amount: AmountInput,
     currency: z.string().openapi({ example: "USD" }),
     description: Description.nullish(),

@@ -8,7 +8,14 @@ export const PaymentSchema = z
     type: z.enum(["payment", "transfer", "deposit"]),
     status: z.enum(PAYMENT_STATUSES),
     from_account: z.string(),
-    to_account: z.string(),
+    to_account: z.string().nullable().openapi({ description: "The payee; null for a split payment" }),
+    splits: z
+      .array(z.object({ to_account: z.string(), amount: z.string().openapi({ example: "30.00" }) }))
+      .nullable()
+      .openapi({
+        description:
+          "A split payment's payees in order (the first is the merchant of record); null for an ordinary payment",
+      }),
     amount: z.string().openapi({ example: "50.00" }),
     currency: z.string().openapi({ example: "USD" }),
     capture_method: z.enum(["automatic", "manual"]),
