@@ -5,7 +5,9 @@
 
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
+# patches/ before npm ci: its postinstall (patch-package) patches postgres.js (README, "postgres.js is patched").
 COPY package.json package-lock.json ./
+COPY patches ./patches
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json main.ts ./
 COPY api ./api
@@ -20,8 +22,9 @@ ENV NODE_ENV=production
 ENV NODE_OPTIONS="--max-semi-space-size=4 --max-old-space-size=128"
 WORKDIR /app
 
-# Dependencies first, so source edits do not re-run the install.
+# Dependencies first, so source edits do not re-run the install (patches/: as in the build stage).
 COPY package.json package-lock.json ./
+COPY patches ./patches
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 # package.json (above) makes dist/ ES modules; migrations/ is read at start, next to package.json.
