@@ -71,15 +71,19 @@ export function setFrozen(ctx: Ctx, accountNumber: string, frozen: boolean): Pro
  * Read from the open payments and the unfinished operations only (partial indexes), not history.
  */
 async function hasPendingWork(tx: Tx, accountNumber: string): Promise<boolean> {
-  const [row] = await tx<{ open: boolean; queued: boolean }[]>`
+  // A split payee other than the first is not `to_account`: found through the splits' GIN index.
+  const [row] = await tx<{ open: boolean; split_open: boolean; queued: boolean }[]>`
     select
       exists (select 1 from payments p
                where p.status in ('pending', 'requires_capture')
                  and ${accountNumber} in (p.from_account, p.to_account)) as open,
+      exists (select 1 from payments p
+               where p.splits @> ${tx.json([{ to_account: accountNumber }])} and p.splits is not null
+                 and p.status in ('pending', 'requires_capture')) as split_open,
       exists (select 1 from operations o join payments p on p.id = o.payment_id
                where o.status in ('pending', 'failed')
                  and ${accountNumber} in (p.from_account, p.to_account)) as queued`;
-  return Boolean(row?.open || row?.queued);
+  return Boolean(row?.open || row?.split_open || row?.queued);
 }
 
 /**

@@ -278,6 +278,22 @@ describe("close", () => {
     // The payee of an open hold has nothing yet but would receive: not closable either.
     expectCode(await act(payee, payee.account.account_number, "close"), 422, "account_not_empty");
 
+    // A second split payee of an open hold is not the payment's to_account, and still not closable.
+    const first = await makeUser(t.services);
+    const second = await makeUser(t.services);
+    const splitHold = await pay(t, holder, {
+      from_account: holder.account.account_number,
+      amount: "0.50",
+      currency: "USD",
+      capture_method: "manual",
+      splits: [
+        { to_account: first.account.account_number, amount: "0.25" },
+        { to_account: second.account.account_number, amount: "0.25" },
+      ],
+    });
+    expect(splitHold.status, JSON.stringify(splitHold.body)).toBe(202);
+    expectCode(await act(second, second.account.account_number, "close"), 422, "account_not_empty");
+
     // Pending: an accepted payment to the account, not yet posted.
     const incoming = await makeUser(t.services);
     const payer = await makeUser(t.services, { balance: 100n });

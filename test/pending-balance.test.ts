@@ -238,3 +238,64 @@ describe("pending amounts in GET /accounts/{n}/balance", () => {
     await drainFor(p);
   });
 });
+
+describe("pending amounts of split payments", () => {
+  it("credit each payee its split, its share of a capture, and debit its share of a refund", async () => {
+    const payer = await makeUser(t.services, { balance: 100_000n });
+    const payees = await Promise.all([1, 2, 3].map(() => makeUser(t.services, { role: "merchant" })));
+    const accountOf = (u: TestUser) => u.account.account_number;
+    const incoming = async () => Promise.all(payees.map(async (u) => (await figures(accountOf(u), u)).in));
+    const outgoing = async () => Promise.all(payees.map(async (u) => (await figures(accountOf(u), u)).out));
+    const split = (amounts: string[], extra: Record<string, unknown> = {}) =>
+      t.request("POST", "/api/v1/payments", {
+        token: payer.token,
+        headers: { "Idempotency-Key": key() },
+        body: {
+          from_account: accountOf(payer),
+          amount: amounts.reduce(
+            (a, x) => cents(BigInt(a.replace(".", "")) + BigInt(x.replace(".", ""))),
+            "0.00",
+          ),
+          currency: "USD",
+          splits: payees.map((u, i) => ({ to_account: accountOf(u), amount: amounts[i] })),
+          ...extra,
+        },
+      });
+
+    // Pending: each payee expects its split (not the whole amount on the merchant of record).
+    const res = await split(["3.33", "3.33", "3.34"]);
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    expect(await incoming()).toEqual([333n, 333n, 334n]);
+    expect((await figures(accountOf(payer), payer)).out).toBe(1000n);
+    await drainFor(accountOf(payer));
+    expect(await incoming()).toEqual([0n, 0n, 0n]);
+
+    // A refund of 1.00 pending: out of each payee by the pro-rata rule (0.34 / 0.33 / 0.33).
+    const refund = await t.request("POST", "/api/v1/refunds", {
+      token: payees[0]!.token,
+      headers: { "Idempotency-Key": key() },
+      body: { payment_id: res.body.id, amount: "1.00" },
+    });
+    expect(refund.status, JSON.stringify(refund.body)).toBe(202);
+    expect(await outgoing()).toEqual([34n, 33n, 33n]);
+    expect((await figures(accountOf(payer), payer)).in).toBe(100n);
+    await drainFor(accountOf(payees[0]!));
+    expect(await outgoing()).toEqual([0n, 0n, 0n]);
+
+    // A manual 5/3/2 split captured at 7.01: the payees expect 3.51 / 2.10 / 1.40, the payer 2.99 back.
+    const held = await split(["5.00", "3.00", "2.00"], { capture_method: "manual" });
+    expect(held.status).toBe(202);
+    await drainFor(accountOf(payer));
+    const capture = await t.request("POST", `/api/v1/payments/${held.body.id}/capture`, {
+      token: payees[0]!.token,
+      headers: { "Idempotency-Key": key() },
+      body: { amount: "7.01" },
+    });
+    expect(capture.status, JSON.stringify(capture.body)).toBe(202);
+    expect(await incoming()).toEqual([351n, 210n, 140n]);
+    expect((await figures(accountOf(payer), payer)).in).toBe(299n);
+    await drainFor(accountOf(payer));
+    expect(await incoming()).toEqual([0n, 0n, 0n]);
+    await expectLedgerHealthy(t.services.sql);
+  });
+});

@@ -1,6 +1,7 @@
 import type postgres from "postgres";
-import type { Db } from "../db/index.ts";
+import type { Db, Sql, Tx } from "../db/index.ts";
 import { type AccountRow, systemAccountNumber } from "../ledger/index.ts";
+import { proRata, type StoredSplit } from "./splits.ts";
 
 /**
  * Pending amounts of an account (issue 13, item 4): what accepted, not yet posted work will debit
@@ -54,7 +55,8 @@ const pendingPayments: PendingSource = (db, a) => db`
    where from_account = ${a.account_number} and status = 'pending'
   union all
   select 0::bigint, amount from payments
-   where to_account = ${a.account_number} and status = 'pending' and capture_method = 'automatic'`;
+   where to_account = ${a.account_number} and status = 'pending' and capture_method = 'automatic'
+     and splits is null`;
 
 /** Authorizations pending: credit the holds account of their currency. */
 const pendingAuthorizations: PendingSource = (db, a) =>
@@ -74,7 +76,7 @@ const pendingHoldActions: PendingSource = (db, a) => db`
   union all
   select 0::bigint, case when pending_action = 'capture' then pending_action_amount else 0 end
     from payments
-   where to_account = ${a.account_number} and pending_action is not null`;
+   where to_account = ${a.account_number} and pending_action is not null and splits is null`;
 
 /** The same actions from the holds account: everything the hold has leaves it. */
 const pendingReleases: PendingSource = (db, a) =>
@@ -86,10 +88,14 @@ const pendingReleases: PendingSource = (db, a) =>
 
 /** Accepted refunds: payee to payer. */
 const pendingRefunds: PendingSource = (db, a) => db`
-  select case when p.to_account = ${a.account_number} then r.amount else 0 end,
+  select case when p.to_account = ${a.account_number} and p.splits is null then r.amount else 0 end,
          case when p.from_account = ${a.account_number} then r.amount else 0 end
     from refunds r join payments p on p.id = r.payment_id
    where r.status = 'pending' and ${a.account_number} in (p.from_account, p.to_account)`;
+
+/** Accepted payouts: out of the account paid out (once posted, the money is in transit, not pending). */
+const pendingPayouts: PendingSource = (db, a) => db`
+  select amount, 0::bigint from payouts where from_account = ${a.account_number} and status = 'pending'`;
 
 const SOURCES: PendingSource[] = [
   pendingPayments,
@@ -97,7 +103,57 @@ const SOURCES: PendingSource[] = [
   pendingHoldActions,
   pendingReleases,
   pendingRefunds,
+  pendingPayouts,
 ];
+
+/**
+ * The split payees' side of pending split payments (issue 13, item 1), computed here with the same
+ * pro-rata rule the postings use (shared/payments/splits.ts), so the figures match what will post:
+ * a pending payment credits each payee its split; an accepted capture credits each payee its share
+ * of the captured amount; a pending refund debits each payee its share of the refund, weighted by
+ * the payees' captured shares. Found through a GIN index over the splits of open payments only
+ * (migration 014), so it costs the account's open split payments, not their history.
+ */
+async function pendingAsSplitPayee(tx: Tx, a: PendingAccount): Promise<PendingAmounts> {
+  const containing = tx.json([{ to_account: a.account_number }]);
+  const [payments, refunds] = await Promise.all([
+    tx<
+      {
+        splits: StoredSplit[];
+        status: string;
+        capture_method: string;
+        pending_action: string | null;
+        pending_action_amount: bigint | null;
+      }[]
+    >`
+      select splits, status, capture_method, pending_action, pending_action_amount from payments
+       where splits @> ${containing} and splits is not null
+         and (status = 'pending' or pending_action is not null)`,
+    tx<{ splits: StoredSplit[]; amount_captured: bigint; refund: bigint }[]>`
+      select p.splits, p.amount_captured, r.amount as refund
+        from refunds r join payments p on p.id = r.payment_id
+       where r.status = 'pending' and p.splits @> ${containing}`,
+  ]);
+  const shareOf = (splits: StoredSplit[], total: bigint, weights = splits.map((x) => BigInt(x.amount))) =>
+    proRata(total, weights)[splits.findIndex((x) => x.to_account === a.account_number)] ?? 0n;
+  let incoming = 0n;
+  for (const p of payments) {
+    if (p.status === "pending" && p.capture_method === "automatic") {
+      incoming += BigInt(p.splits.find((x) => x.to_account === a.account_number)?.amount ?? 0);
+    } else if (p.pending_action === "capture" && p.pending_action_amount) {
+      incoming += shareOf(p.splits, p.pending_action_amount);
+    }
+  }
+  let outgoing = 0n;
+  for (const r of refunds) {
+    const captured = proRata(
+      r.amount_captured,
+      r.splits.map((x) => BigInt(x.amount)),
+    );
+    if (captured.every((c) => c > 0n)) outgoing += shareOf(r.splits, r.refund, captured);
+  }
+  return { outgoing, incoming };
+}
 
 export interface BalanceNow {
   available: bigint;
@@ -106,8 +162,18 @@ export interface BalanceNow {
   now: Date;
 }
 
-/** The account's posted balances and pending amounts, read in one statement (one snapshot). */
+/**
+ * The account's posted balances and pending amounts, read in one snapshot: one statement, plus the
+ * split payees' side in the same repeatable-read transaction.
+ */
 export async function balanceWithPending(db: Db, account: PendingAccount): Promise<BalanceNow> {
+  if ("begin" in db) {
+    return (db as Sql).begin("isolation level repeatable read read only", (tx) => readBalance(tx, account));
+  }
+  return readBalance(db as Tx, account);
+}
+
+async function readBalance(db: Tx, account: PendingAccount): Promise<BalanceNow> {
   const parts = SOURCES.map((source) => source(db, account)).filter((p) => p !== null);
   const work = parts.slice(1).reduce((all, part) => db`${all} union all (${part})`, db`(${parts[0]!})`);
   const [row] = await db<
@@ -120,10 +186,11 @@ export async function balanceWithPending(db: Db, account: PendingAccount): Promi
      where a.account_number = ${account.account_number}
      group by a.account_number`;
   if (!row) throw new Error(`account ${account.account_number} vanished`);
+  const splits = await pendingAsSplitPayee(db, account);
   return {
     available: row.available,
     held: row.held,
-    pending: { outgoing: row.outgoing, incoming: row.incoming },
+    pending: { outgoing: row.outgoing + splits.outgoing, incoming: row.incoming + splits.incoming },
     now: row.now,
   };
 }
