@@ -40,6 +40,12 @@ export async function postingBacklog(db: Db, partitions: number): Promise<Partit
   }));
 }
 
+/** Set-aside operations waiting for ops to retry or resolve them (a partial index holds only those). */
+export async function setAsideCount(db: Db): Promise<number> {
+  const [row] = await db<{ n: number }[]>`select count(*)::int as n from operations where status = 'failed'`;
+  return row?.n ?? 0;
+}
+
 export interface PipelineGauges {
   backlog: PartitionBacklog[];
   setAside: number;
@@ -49,16 +55,16 @@ export interface PipelineGauges {
 
 /** The numbers behind the backlog gauges: three cheap queries on partial indexes. */
 export async function pipelineGauges(services: Services): Promise<PipelineGauges> {
-  const [backlog, [setAside], [webhooks]] = await Promise.all([
+  const [backlog, setAside, [webhooks]] = await Promise.all([
     postingBacklog(services.sql, services.config.POSTING_PARTITIONS),
-    services.sql<{ n: number }[]>`select count(*)::int as n from operations where status = 'failed'`,
+    setAsideCount(services.sql),
     services.sql<{ n: number; oldest: number | null }[]>`
       select count(*)::int as n, extract(epoch from clock_timestamp() - min(created_at))::float8 as oldest
         from webhook_deliveries where status = 'pending'`,
   ]);
   return {
     backlog,
-    setAside: setAside?.n ?? 0,
+    setAside,
     webhooksPending: webhooks?.n ?? 0,
     webhookOldestPendingSeconds: webhooks?.oldest ?? 0,
   };

@@ -316,3 +316,29 @@ export async function listEndpointAttempts(
      limit ${input.limit + 1}`;
   return pageOf(rows, input.limit, (r) => r.id, attemptObject);
 }
+
+export interface FailingEndpoint {
+  id: string;
+  url: string;
+  user_id: string;
+  failed: number;
+  retrying: number;
+  last_error: string | null;
+  last_at: Date;
+}
+
+/** Endpoints with deliveries that failed for good, or are being retried, in the last day. */
+export async function failingEndpoints(db: Db): Promise<FailingEndpoint[]> {
+  return db<FailingEndpoint[]>`
+    select e.id, e.url, e.user_id,
+           count(*) filter (where d.status = 'failed')::int as failed,
+           count(*) filter (where d.status = 'pending')::int as retrying,
+           (array_agg(d.last_error order by d.updated_at desc))[1] as last_error,
+           max(d.updated_at) as last_at
+      from webhook_deliveries d join webhook_endpoints e on e.id = d.endpoint_id
+     where d.updated_at > clock_timestamp() - interval '24 hours'
+       and (d.status = 'failed' or (d.status = 'pending' and d.attempt > 1))
+     group by e.id, e.url, e.user_id
+     order by failed desc, retrying desc
+     limit 50`;
+}

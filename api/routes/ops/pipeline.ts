@@ -10,6 +10,7 @@ import {
   resolveOperation,
   retryOperation,
 } from "../../../shared/payments/operations.ts";
+import { type FailingEndpoint, failingEndpoints } from "../../../shared/webhooks/endpoints.ts";
 import type { App, AppEnv } from "../../env.ts";
 import { problemResponse } from "../../problem.ts";
 import { principalOf, sameOrigin } from "./dashboard-auth.ts";
@@ -46,7 +47,7 @@ export function registerPipelinePage(app: App, services: Services): void {
     const [gauges, setAside, failing] = await Promise.all([
       pipelineGauges(services),
       listOperations(services.sql, { status: "failed", limit: 100 }),
-      failingEndpoints(services),
+      failingEndpoints(services.sql),
     ]);
     const notice = c.req.query("notice");
     return c.html(
@@ -94,32 +95,6 @@ export function registerPipelinePage(app: App, services: Services): void {
     }
     return c.redirect(`${BASE}?notice=${encodeURIComponent(notice)}`, 303);
   });
-}
-
-interface FailingEndpoint {
-  id: string;
-  url: string;
-  user_id: string;
-  failed: number;
-  retrying: number;
-  last_error: string | null;
-  last_at: Date;
-}
-
-/** Endpoints with deliveries that failed for good, or are being retried, in the last day. */
-async function failingEndpoints(services: Services): Promise<FailingEndpoint[]> {
-  return services.sql<FailingEndpoint[]>`
-    select e.id, e.url, e.user_id,
-           count(*) filter (where d.status = 'failed')::int as failed,
-           count(*) filter (where d.status = 'pending')::int as retrying,
-           (array_agg(d.last_error order by d.updated_at desc))[1] as last_error,
-           max(d.updated_at) as last_at
-      from webhook_deliveries d join webhook_endpoints e on e.id = d.endpoint_id
-     where d.updated_at > clock_timestamp() - interval '24 hours'
-       and (d.status = 'failed' or (d.status = 'pending' and d.attempt > 1))
-     group by e.id, e.url, e.user_id
-     order by failed desc, retrying desc
-     limit 50`;
 }
 
 const escapeHtml = (value: unknown) =>

@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { postingBacklog } from "../../../shared/payments/operations.ts";
+import { postingBacklog, setAsideCount } from "../../../shared/payments/operations.ts";
 import type { App } from "../../env.ts";
 import { requireAuth } from "../../middleware/auth.ts";
 import { errorResponses, jsonResponse, security } from "../../openapi.ts";
@@ -27,10 +27,10 @@ const route = createRoute({
 export function registerPostings(app: App): void {
   app.openapi(route, async (c) => {
     const { sql, config } = c.get("services");
-    const [data, [setAside]] = await Promise.all([
+    const [data, setAside] = await Promise.all([
       postingBacklog(sql, config.POSTING_PARTITIONS),
-      sql<{ n: number }[]>`select count(*)::int as n from operations where status = 'failed'`,
+      setAsideCount(sql),
     ]);
-    return c.json({ partitions: config.POSTING_PARTITIONS, set_aside: setAside?.n ?? 0, data }, 200);
+    return c.json({ partitions: config.POSTING_PARTITIONS, set_aside: setAside, data }, 200);
   });
 }
