@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { newId } from "../shared/ids.ts";
 import { getBalances, history, post, postBatch, systemAccountNumber } from "../shared/ledger/index.ts";
-import { expectLedgerHealthy, openFundedAccount, useSql } from "./support/db.ts";
+import { expectLedgerHealthy, insertUser, openFundedAccount, useSql } from "./support/db.ts";
 
 const sql = useSql(20);
 
@@ -27,7 +27,7 @@ async function pgError(promise: Promise<unknown>): Promise<{ code?: string; mess
 }
 
 describe("database invariants, tried directly in SQL", () => {
-  it("rejects an unbalanced transaction at COMMIT", async () => {
+  it("rejects an unbalanced transaction (its statement fails, nothing stays)", async () => {
     const a = await openFundedAccount(sql, "USD", 1000n);
     const txId = newId("tx");
     const err = await pgError(
@@ -35,7 +35,6 @@ describe("database invariants, tried directly in SQL", () => {
         await tx`insert into transactions (id, kind, reference) values (${txId}, 'test', ${txId})`;
         await tx`insert into ledger_entries (transaction_id, account_number, currency, direction, amount, balance_after)
                  values (${txId}, ${a.account_number}, 'USD', 'DEBIT', 100, 900)`;
-        // The statement itself passes; only the deferred check at COMMIT refuses it.
       }),
     );
     expect(err.code).toBe("23514");
@@ -114,6 +113,159 @@ describe("database invariants, tried directly in SQL", () => {
     );
     expect(err.code).toBe("23505");
     expect((await getBalances(sql, b.account_number))?.posted).toBe(10n);
+  });
+});
+
+describe("set-based checks (migration 015)", () => {
+  it("refuses a leg written in a statement of its own, even if a later one would balance it", async () => {
+    const a = await openFundedAccount(sql, "USD", 1000n);
+    const b = await openFundedAccount(sql, "USD", 0n);
+    const txId = newId("tx");
+    const err = await pgError(
+      sql.begin(async (tx) => {
+        await tx`insert into transactions (id, kind, reference) values (${txId}, 'test', ${txId})`;
+        await tx`insert into ledger_entries (transaction_id, account_number, currency, direction, amount, balance_after)
+                 values (${txId}, ${a.account_number}, 'USD', 'DEBIT', 100, 900)`;
+        await tx`insert into ledger_entries (transaction_id, account_number, currency, direction, amount, balance_after)
+                 values (${txId}, ${b.account_number}, 'USD', 'CREDIT', 100, 100)`;
+      }),
+    );
+    expect(err.code).toBe("23514");
+    expect(err.message).toMatch(/unbalanced/);
+    expect((await getBalances(sql, a.account_number))?.posted).toBe(1000n);
+  });
+
+  it("checks the running balance of several entries of one account in one statement, in id order", async () => {
+    const a = await openFundedAccount(sql, "USD", 1000n);
+    const b = await openFundedAccount(sql, "USD", 0n);
+    const txId = newId("tx");
+    const insert = (bAfterSecond: number) =>
+      sql.begin(async (tx) => {
+        await tx`insert into transactions (id, kind, reference) values (${txId}, 'test', ${txId})`;
+        await tx`insert into ledger_entries (transaction_id, account_number, currency, direction, amount, balance_after)
+                 values (${txId}, ${a.account_number}, 'USD', 'DEBIT', 10, 990),
+                        (${txId}, ${b.account_number}, 'USD', 'CREDIT', 10, 10),
+                        (${txId}, ${a.account_number}, 'USD', 'DEBIT', 5, 985),
+                        (${txId}, ${b.account_number}, 'USD', 'CREDIT', 5, ${bAfterSecond})`;
+        await tx`update accounts set balance = balance - 15 where account_number = ${a.account_number}`;
+        await tx`update accounts set balance = balance + 15 where account_number = ${b.account_number}`;
+      });
+    const err = await pgError(insert(16)); // 10 + 5 is 15, not 16
+    expect(err.message).toMatch(/running balance/);
+    await insert(15);
+    expect((await getBalances(sql, b.account_number))?.posted).toBe(15n);
+    await expectLedgerHealthy(sql);
+  });
+
+  it("serializes two writers of one account that do not lock it: the second, continuing a stale balance, fails", async () => {
+    const a = await openFundedAccount(sql, "USD", 1000n);
+    const ext = systemAccountNumber("external", "USD");
+    // Both transactions read balance 1000 and write 1000 + 1 without locking the account first.
+    const write = (tx: typeof sql, txId: string) =>
+      tx`insert into ledger_entries (transaction_id, account_number, currency, direction, amount, balance_after)
+         select ${txId}, ${a.account_number}, 'USD', 'CREDIT', 1, 1001
+         union all
+         select ${txId}, ${ext}, 'USD', 'DEBIT', 1,
+                (select balance - 1 from accounts where account_number = ${ext})`;
+    const first = newId("tx");
+    const second = newId("tx");
+    let releaseFirst!: () => void;
+    const firstMayCommit = new Promise<void>((r) => {
+      releaseFirst = r;
+    });
+    let firstWrote!: () => void;
+    const firstHasWritten = new Promise<void>((r) => {
+      firstWrote = r;
+    });
+    const one = sql.begin(async (tx) => {
+      await tx`insert into transactions (id, kind, reference) values (${first}, 'test', ${first})`;
+      await write(tx as never, first);
+      await tx`update accounts set balance = balance + 1 where account_number = ${a.account_number}`;
+      await tx`update accounts set balance = balance - 1 where account_number = ${ext}`;
+      firstWrote();
+      await firstMayCommit;
+    });
+    await firstHasWritten;
+    const two = pgError(
+      sql.begin(async (tx) => {
+        await tx`insert into transactions (id, kind, reference) values (${second}, 'test', ${second})`;
+        await write(tx as never, second); // waits for the first writer's account lock
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    releaseFirst();
+    await one;
+    const err = await two;
+    expect(err.message).toMatch(/running balance/);
+    expect((await getBalances(sql, a.account_number))?.posted).toBe(1001n);
+    await expectLedgerHealthy(sql);
+  });
+
+  it("refuses rows whose parents do not exist, with the foreign-key errcode", async () => {
+    const a = await openFundedAccount(sql, "USD", 100n);
+    const b = await openFundedAccount(sql, "USD", 0n);
+    const user = await insertUser(sql);
+    const payment = (from: string, createdBy: string) =>
+      sql`insert into payments (id, type, from_account, to_account, amount, currency, created_by)
+          values (${newId("pay")}, 'payment', ${from}, ${b.account_number}, 1, 'USD', ${createdBy})`;
+    const missingAccount = await pgError(payment("ACC_NOPE", user));
+    expect(missingAccount.code).toBe("23503");
+    expect(missingAccount.message).toMatch(/account ACC_NOPE/);
+    const missingUser = await pgError(payment(a.account_number, "usr_nope"));
+    expect(missingUser.code).toBe("23503");
+    for (const statement of [
+      sql`insert into operations (id, order_key, kind, payment_id) values (${newId("op")}, 1, 'payment', 'pay_nope')`,
+      sql`insert into events (id, type, payment_id, user_ids, data) values (${newId("evt")}, 'payment.succeeded', 'pay_nope', '{}', '{}')`,
+      sql`insert into transactions (id, kind, reference, payment_id) values (${newId("tx")}, 'test', ${newId("op")}, 'pay_nope')`,
+      sql`insert into ledger_entries (transaction_id, account_number, currency, direction, amount, balance_after)
+          values ('tx_nope', ${a.account_number}, 'USD', 'CREDIT', 1, 101)`,
+    ]) {
+      const err = await pgError(statement);
+      expect(err.code).toBe("23503");
+      expect(err.message).toMatch(/does not exist/);
+    }
+    // A reference changed later is checked too (to another existing row it may change, as a
+    // foreign key allows).
+    const [pay] = await sql<{ id: string }[]>`
+      insert into payments (id, type, from_account, to_account, amount, currency, created_by)
+      values (${newId("pay")}, 'payment', ${a.account_number}, ${b.account_number}, 1, 'USD', ${user}) returning id`;
+    const [op] = await sql<{ id: string }[]>`
+      insert into operations (id, order_key, kind, payment_id) values (${newId("op")}, 1, 'payment', ${pay!.id}) returning id`;
+    for (const statement of [
+      sql`update payments set to_account = 'ACC_NOPE' where id = ${pay!.id}`,
+      sql`update payments set created_by = 'usr_nope' where id = ${pay!.id}`,
+      sql`update operations set payment_id = 'pay_nope' where id = ${op!.id}`,
+    ]) {
+      expect((await pgError(statement)).code).toBe("23503");
+    }
+    const c = await openFundedAccount(sql, "USD", 0n);
+    await sql`update payments set to_account = ${c.account_number} where id = ${pay!.id}`;
+  });
+
+  it("never deletes a parent or changes its key, so what was checked stays true", async () => {
+    const a = await openFundedAccount(sql, "USD", 100n);
+    const b = await openFundedAccount(sql, "USD", 0n);
+    const owner = a.owner_id!;
+    await sql`insert into payments (id, type, from_account, to_account, amount, currency, created_by)
+              values (${newId("pay")}, 'payment', ${a.account_number}, ${b.account_number}, 1, 'USD', ${owner})`;
+    for (const statement of [
+      sql`delete from accounts where account_number = ${a.account_number}`,
+      sql`update accounts set account_number = 'ACC_OTHER' where account_number = ${a.account_number}`,
+      sql`update accounts set currency = 'EUR' where account_number = ${a.account_number}`,
+      sql`truncate accounts cascade`,
+      sql`delete from users where id = ${owner}`,
+      sql`update users set id = 'usr_other' where id = ${owner}`,
+      sql`truncate users cascade`,
+      sql`truncate payments cascade`,
+      sql`delete from payments where from_account = ${a.account_number}`,
+      sql`update payments set id = 'pay_other' where from_account = ${a.account_number}`,
+    ]) {
+      const err = await pgError(statement);
+      expect(err.code).toBe("23001");
+    }
+    // Other columns still change.
+    await sql`update accounts set allow_overdraft = false where account_number = ${a.account_number}`;
+    expect((await getBalances(sql, a.account_number))?.posted).toBe(100n);
   });
 });
 
