@@ -8,6 +8,7 @@ import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Services } from "../shared/context.ts";
 import { ValidationError } from "../shared/errors.ts";
+import { lazyChild } from "../shared/logger.ts";
 import type { App, AppEnv } from "./env.ts";
 import { exactJson } from "./middleware/exact-json.ts";
 import { rateLimitUnauthenticated } from "./middleware/rate-limit.ts";
@@ -44,7 +45,7 @@ export function createApp(services: Services): App {
     const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : `req_${randomUUID()}`;
     c.set("requestId", requestId);
     c.set("services", services);
-    c.set("log", services.log.child({ request_id: requestId }));
+    c.set("log", lazyChild(services.log, { request_id: requestId }));
     const started = performance.now();
     await next();
     stampRequestId(c, c.res);
