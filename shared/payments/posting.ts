@@ -92,6 +92,18 @@ export async function savePayouts(tx: Tx, rows: PayoutRow[]): Promise<void> {
      where o.id = u.id`;
 }
 
+/**
+ * Writes events. An event none of whose users has an endpoint that could receive it (enabled, not
+ * deleted, subscribed to its type: the dispatcher's own match) is written already dispatched, so
+ * the dispatcher never claims or updates it; only events with a candidate endpoint wait for it.
+ *
+ * Which events an endpoint gets: those written after its creation committed, while it is enabled
+ * and subscribed (and still so when the dispatcher runs). The check reads this INSERT's snapshot,
+ * so an endpoint created, re-enabled or subscribed in a transaction that commits while the INSERT
+ * runs can miss the event, as one committing after the dispatcher claimed it could before: events
+ * concurrent with the change are not promised, every later one is. GET /events lists every event,
+ * and POST /events/{id}/redeliver sends one to the endpoints that match it now.
+ */
 export async function saveEvents(
   tx: Tx,
   drafts: EventDraft[],
@@ -112,8 +124,15 @@ export async function saveEvents(
     };
   });
   await tx`
-    insert into events (id, type, payment_id, refund_id, payout_id, user_ids, data)
-    select id, type, payment_id, refund_id, payout_id, user_ids::text[], jsonb_build_object('object', data)
+    insert into events (id, type, payment_id, refund_id, payout_id, user_ids, data, dispatched_at)
+    select x.id, x.type, x.payment_id, x.refund_id, x.payout_id, x.user_ids::text[],
+           jsonb_build_object('object', x.data),
+           case when exists (
+             select 1 from webhook_endpoints w
+              where w.user_id = any(x.user_ids::text[])
+                and w.enabled and w.deleted_at is null
+                and (w.events @> array[x.type] or w.events @> array['*'])
+           ) then null else clock_timestamp() end
       from jsonb_to_recordset(${tx.json(rows as never)})
         as x(id text, type text, payment_id text, refund_id text, payout_id text, user_ids text, data jsonb)`;
 }

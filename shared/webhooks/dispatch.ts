@@ -6,6 +6,8 @@ import { findVisibleEvent } from "./events.ts";
 
 /**
  * From events to delivery jobs, never losing one:
+ * - an event that no endpoint could receive when it is written is written dispatched
+ *   (saveEvents, shared/payments/posting.ts), so the dispatcher only sees events with a candidate.
  * - the dispatcher claims undispatched events (FOR ... SKIP LOCKED, so any number of worker
  *   processes share the work), inserts one delivery per matching endpoint and marks the events
  *   dispatched, all in one transaction, and enqueues the jobs after COMMIT. An event written while
