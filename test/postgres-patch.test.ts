@@ -279,4 +279,24 @@ describe("postgres.js 3.4.9 patch", () => {
     expect(uncaught.map(String)).toEqual([]);
     await expectPoolWorks(pool.sql);
   });
+
+  it("sends a pipelined round trip of large statements in one socket write", async () => {
+    const pool = onePool();
+    const big = "x".repeat(4000);
+    const query = (i: number) => pool.sql`select ${i}::int as i, length(${big}::text) as n`;
+    // Connected, and the statement prepared (a statement's first run waits for its description).
+    await query(0);
+    const socket = pool.socket();
+    let writes = 0;
+    const write = socket.write.bind(socket) as typeof socket.write;
+    socket.write = ((...args: Parameters<typeof socket.write>) => {
+      writes++;
+      return write(...args);
+    }) as typeof socket.write;
+    // Five statements, each well over the 1 KiB at which the unpatched client wrote at once, sent in
+    // one event-loop turn, as the group commit sends its reads and its writes.
+    const answers = await Promise.all([1, 2, 3, 4, 5].map(query));
+    expect(answers.map(([row]) => row)).toEqual([1, 2, 3, 4, 5].map((i) => ({ i, n: 4000 })));
+    expect(writes).toBe(1);
+  });
 });
