@@ -1,4 +1,3 @@
-import { z } from "@hono/zod-openapi";
 import type { Context, TypedResponse } from "hono";
 import type { IdempotentRequest, IdempotentResult } from "../shared/idempotency.ts";
 import { readIdempotencyKey } from "../shared/idempotency.ts";
@@ -33,14 +32,16 @@ export function idempotentResponse<T, S extends 200 | 202 = 202>(
   return res as Response & TypedResponse<T, S, "json">;
 }
 
-/** Declares the header in OpenAPI; its rules are checked by readIdempotencyKey (400s, not 422s). */
-export const IdempotencyHeaders = z.object({
-  "idempotency-key": z
-    .string()
-    .optional()
-    .openapi({
-      param: { name: "idempotency-key", in: "header" },
-      description:
-        "Required for money-moving requests (or the body field idempotency_key): 1-255 printable ASCII characters, unique per operation. A replay returns the stored response with Idempotent-Replayed: true.",
-    }),
-});
+/**
+ * Declares the header in OpenAPI (as a route's `parameters`); its rules are checked by
+ * readIdempotencyKey (400s, not 422s). Not a `request.headers` schema: that would run a validator
+ * on every request that copies and sorts all of its headers to check one that is always a string.
+ */
+export const IdempotencyKeyParameter = {
+  name: "idempotency-key",
+  in: "header",
+  required: false,
+  description:
+    "Required for money-moving requests (or the body field idempotency_key): 1-255 printable ASCII characters, unique per operation. A replay returns the stored response with Idempotent-Replayed: true.",
+  schema: { type: "string" },
+} as const;

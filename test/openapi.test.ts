@@ -117,6 +117,32 @@ describe("/openapi.json", () => {
     expect(Object.keys(find("post /api/v1/auth/register").responses)).toContain("409");
   });
 
+  it("every idempotent POST documents the idempotency-key header, and no other operation does", async () => {
+    const doc = await spec();
+    const idempotent = [
+      "post /api/v1/payments",
+      "post /api/v1/transfer",
+      "post /api/v1/transfers",
+      "post /api/v1/deposits",
+      "post /api/v1/payments/{id}/capture",
+      "post /api/v1/payments/{id}/cancel",
+      "post /api/v1/refunds",
+      "post /api/v1/payouts",
+      "post /api/v1/payouts/{id}/mark-paid",
+      "post /api/v1/payouts/{id}/mark-failed",
+      "post /api/v1/ops/operations/{id}/retry",
+      "post /api/v1/ops/operations/{id}/resolve",
+    ];
+    const documenting = operations(doc)
+      .filter(({ op }) =>
+        (op.parameters ?? []).some(
+          (p: any) => p.in === "header" && p.name === "idempotency-key" && p.schema?.type === "string",
+        ),
+      )
+      .map(({ key }) => key);
+    expect(documenting.sort()).toEqual(idempotent.sort());
+  });
+
   it("never documents a secret in a list or read response", async () => {
     const doc = await spec();
     expect(Object.keys(doc.components.schemas.ApiKey.properties)).not.toContain("key");

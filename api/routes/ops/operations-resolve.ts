@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { type OperationObject, resolveOperation } from "../../../shared/payments/operations.ts";
 import { type App, ctxOf } from "../../env.ts";
-import { IdempotencyHeaders, idempotentRequest, idempotentResponse } from "../../idempotency.ts";
+import { IdempotencyKeyParameter, idempotentRequest, idempotentResponse } from "../../idempotency.ts";
 import { requireAuth } from "../../middleware/auth.ts";
 import { errorResponses, jsonBody, jsonResponse, security } from "../../openapi.ts";
 import { OperationId, OperationSchema } from "./schemas.ts";
@@ -21,7 +21,8 @@ const route = createRoute({
     "Close a set-aside operation without posting it (admin): its payment or refund fails, a hold is left as it was",
   security,
   middleware: [requireAuth("admin")] as const,
-  request: { params: OperationId, headers: IdempotencyHeaders, body: jsonBody(Body) },
+  parameters: [IdempotencyKeyParameter],
+  request: { params: OperationId, body: jsonBody(Body) },
   responses: {
     200: jsonResponse(OperationSchema, "The operation, resolved"),
     ...errorResponses(400, 401, 403, 404, 409, 422, 503),

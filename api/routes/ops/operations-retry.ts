@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { type OperationObject, retryOperation } from "../../../shared/payments/operations.ts";
 import { type App, ctxOf } from "../../env.ts";
-import { IdempotencyHeaders, idempotentRequest, idempotentResponse } from "../../idempotency.ts";
+import { IdempotencyKeyParameter, idempotentRequest, idempotentResponse } from "../../idempotency.ts";
 import { requireAuth } from "../../middleware/auth.ts";
 import { errorResponses, jsonResponse, security } from "../../openapi.ts";
 import { OperationId, OperationSchema } from "./schemas.ts";
@@ -15,9 +15,9 @@ const route = createRoute({
   summary: "Put a set-aside operation back in the posting queue, in its place in the order (admin)",
   security,
   middleware: [requireAuth("admin")] as const,
+  parameters: [IdempotencyKeyParameter],
   request: {
     params: OperationId,
-    headers: IdempotencyHeaders,
     body: { required: false, content: { "application/json": { schema: Body } } },
   },
   responses: {

@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { capturePayment } from "../../../shared/payments/holds.ts";
 import type { PaymentObject } from "../../../shared/payments/serialize.ts";
 import { type App, ctxOf } from "../../env.ts";
-import { IdempotencyHeaders, idempotentRequest, idempotentResponse } from "../../idempotency.ts";
+import { IdempotencyKeyParameter, idempotentRequest, idempotentResponse } from "../../idempotency.ts";
 import { requireAuth } from "../../middleware/auth.ts";
 import { AmountInput, errorResponses, jsonResponse, security } from "../../openapi.ts";
 import { PaymentSchema } from "./schemas.ts";
@@ -23,9 +23,9 @@ const route = createRoute({
   summary: "Capture a held payment, fully or partly (payee or admin); posted by the workers",
   security,
   middleware: [requireAuth()] as const,
+  parameters: [IdempotencyKeyParameter],
   request: {
     params: z.object({ id: z.string().min(1).max(64) }),
-    headers: IdempotencyHeaders,
     body: { required: false, content: { "application/json": { schema: Body } } },
   },
   responses: {

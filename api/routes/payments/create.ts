@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { createPayment } from "../../../shared/payments/accept.ts";
 import type { PaymentObject } from "../../../shared/payments/serialize.ts";
 import { type App, ctxOf } from "../../env.ts";
-import { IdempotencyHeaders, idempotentRequest, idempotentResponse } from "../../idempotency.ts";
+import { IdempotencyKeyParameter, idempotentRequest, idempotentResponse } from "../../idempotency.ts";
 import { requireAuth } from "../../middleware/auth.ts";
 import { AmountInput, errorResponses, jsonBody, jsonResponse, security } from "../../openapi.ts";
 import { AccountNumber, Description, Metadata, PaymentSchema } from "./schemas.ts";
@@ -38,7 +38,8 @@ export const route = createRoute({
   summary: "Create a payment (accepted at once as pending, posted by the workers)",
   security,
   middleware: [requireAuth()] as const,
-  request: { body: jsonBody(Body), headers: IdempotencyHeaders },
+  parameters: [IdempotencyKeyParameter],
+  request: { body: jsonBody(Body) },
   responses: {
     202: jsonResponse(PaymentSchema, "Accepted: the pending payment"),
     ...errorResponses(400, 401, 404, 409, 422, 503),

@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { createDeposit } from "../../../shared/payments/accept.ts";
 import type { PaymentObject } from "../../../shared/payments/serialize.ts";
 import { type App, ctxOf } from "../../env.ts";
-import { IdempotencyHeaders, idempotentRequest, idempotentResponse } from "../../idempotency.ts";
+import { IdempotencyKeyParameter, idempotentRequest, idempotentResponse } from "../../idempotency.ts";
 import { requireAuth } from "../../middleware/auth.ts";
 import { AmountInput, errorResponses, jsonBody, jsonResponse, security } from "../../openapi.ts";
 import { AccountNumber, Description, PaymentSchema } from "./schemas.ts";
@@ -24,7 +24,8 @@ const route = createRoute({
   summary: "Deposit into an account from the external funding account (admin)",
   security,
   middleware: [requireAuth("admin")] as const,
-  request: { body: jsonBody(Body), headers: IdempotencyHeaders },
+  parameters: [IdempotencyKeyParameter],
+  request: { body: jsonBody(Body) },
   responses: {
     202: jsonResponse(PaymentSchema, "Accepted: the pending deposit"),
     ...errorResponses(400, 401, 403, 404, 409, 422, 503),

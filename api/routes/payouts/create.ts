@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { createPayout } from "../../../shared/payouts/payouts.ts";
 import type { PayoutObject } from "../../../shared/payouts/serialize.ts";
 import { type App, ctxOf } from "../../env.ts";
-import { IdempotencyHeaders, idempotentRequest, idempotentResponse } from "../../idempotency.ts";
+import { IdempotencyKeyParameter, idempotentRequest, idempotentResponse } from "../../idempotency.ts";
 import { requireAuth } from "../../middleware/auth.ts";
 import { AmountInput, errorResponses, jsonBody, jsonResponse, security } from "../../openapi.ts";
 import { AccountNumber, Description } from "../payments/schemas.ts";
@@ -38,7 +38,8 @@ const route = createRoute({
   summary: "Pay out from an account to a bank account (owner or admin); posted by the workers",
   security,
   middleware: [requireAuth()] as const,
-  request: { body: jsonBody(Body), headers: IdempotencyHeaders },
+  parameters: [IdempotencyKeyParameter],
+  request: { body: jsonBody(Body) },
   responses: {
     202: jsonResponse(PayoutSchema, "Accepted: the pending payout"),
     ...errorResponses(400, 401, 404, 409, 422, 503),

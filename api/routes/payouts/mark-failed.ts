@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { settlePayout } from "../../../shared/payouts/payouts.ts";
 import type { PayoutObject } from "../../../shared/payouts/serialize.ts";
 import { type App, ctxOf } from "../../env.ts";
-import { IdempotencyHeaders, idempotentRequest, idempotentResponse } from "../../idempotency.ts";
+import { IdempotencyKeyParameter, idempotentRequest, idempotentResponse } from "../../idempotency.ts";
 import { requireAuth } from "../../middleware/auth.ts";
 import { errorResponses, jsonBody, jsonResponse, security } from "../../openapi.ts";
 import { PayoutId, PayoutSchema } from "./schemas.ts";
@@ -21,7 +21,8 @@ const route = createRoute({
   summary: "Settle a payout in transit as failed (ops or admin): the money goes back to the account",
   security,
   middleware: [requireAuth("ops", "admin")] as const,
-  request: { params: PayoutId, headers: IdempotencyHeaders, body: jsonBody(Body) },
+  parameters: [IdempotencyKeyParameter],
+  request: { params: PayoutId, body: jsonBody(Body) },
   responses: {
     200: jsonResponse(PayoutSchema, "The payout, failed and returned"),
     ...errorResponses(400, 401, 403, 404, 409, 422, 503),

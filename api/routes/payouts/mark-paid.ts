@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { settlePayout } from "../../../shared/payouts/payouts.ts";
 import type { PayoutObject } from "../../../shared/payouts/serialize.ts";
 import { type App, ctxOf } from "../../env.ts";
-import { IdempotencyHeaders, idempotentRequest, idempotentResponse } from "../../idempotency.ts";
+import { IdempotencyKeyParameter, idempotentRequest, idempotentResponse } from "../../idempotency.ts";
 import { requireAuth } from "../../middleware/auth.ts";
 import { errorResponses, jsonResponse, security } from "../../openapi.ts";
 import { PayoutId, PayoutSchema } from "./schemas.ts";
@@ -16,9 +16,9 @@ const route = createRoute({
   summary: "Settle a payout in transit as paid (ops or admin): the money leaves to the external account",
   security,
   middleware: [requireAuth("ops", "admin")] as const,
+  parameters: [IdempotencyKeyParameter],
   request: {
     params: PayoutId,
-    headers: IdempotencyHeaders,
     body: { required: false, content: { "application/json": { schema: Body } } },
   },
   responses: {

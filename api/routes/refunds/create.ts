@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { createRefund } from "../../../shared/payments/refunds.ts";
 import type { RefundObject } from "../../../shared/payments/serialize.ts";
 import { type App, ctxOf } from "../../env.ts";
-import { IdempotencyHeaders, idempotentRequest, idempotentResponse } from "../../idempotency.ts";
+import { IdempotencyKeyParameter, idempotentRequest, idempotentResponse } from "../../idempotency.ts";
 import { requireAuth } from "../../middleware/auth.ts";
 import { AmountInput, errorResponses, jsonBody, jsonResponse, security } from "../../openapi.ts";
 import { RefundSchema } from "./schemas.ts";
@@ -23,7 +23,8 @@ const route = createRoute({
   summary: "Refund a succeeded payment, fully or partly (payee or admin); posted by the workers",
   security,
   middleware: [requireAuth()] as const,
-  request: { body: jsonBody(Body), headers: IdempotencyHeaders },
+  parameters: [IdempotencyKeyParameter],
+  request: { body: jsonBody(Body) },
   responses: {
     202: jsonResponse(RefundSchema, "Accepted: the pending refund"),
     ...errorResponses(400, 401, 403, 404, 409, 422, 503),
