@@ -129,9 +129,7 @@ export async function saveEvents(
            jsonb_build_object('object', x.data),
            case when exists (
              select 1 from webhook_endpoints w
-              where w.user_id = any(x.user_ids::text[])
-                and w.enabled and w.deleted_at is null
-                and (w.events @> array[x.type] or w.events @> array['*'])
+              where w.user_id = any(x.user_ids::text[]) and webhook_endpoint_receives(w, x.type)
            ) then null else clock_timestamp() end
       from jsonb_to_recordset(${tx.json(rows as never)})
         as x(id text, type text, payment_id text, refund_id text, payout_id text, user_ids text, data jsonb)`;

@@ -95,9 +95,8 @@ async function dispatchBatch(services: Services): Promise<{ events: number; deli
         from events e
         join webhook_endpoints w
           on w.user_id = any(e.user_ids)
-         and w.enabled and w.deleted_at is null
+         and webhook_endpoint_receives(w, e.type)
          and w.created_at <= e.created_at
-         and (w.events @> array[e.type] or w.events @> array['*'])
        where e.id = any(${ids}::text[])`;
     const deliveries = await insertDeliveries(
       tx,
@@ -137,8 +136,7 @@ export async function redeliverEvent(ctx: Ctx, eventId: string): Promise<Deliver
                         where d.event_id = ${event.id} and d.endpoint_id = w.id), 0)::int as series
         from webhook_endpoints w
        where w.user_id = any(${event.user_ids}::text[])
-         and w.enabled and w.deleted_at is null
-         and (w.events @> array[${event.type}]::text[] or w.events @> array['*'])
+         and webhook_endpoint_receives(w, ${event.type}::text)
          ${onlyOwn ? tx`and w.user_id = ${ctx.principal.userId}` : tx``}
        order by w.id`;
     return insertDeliveries(
