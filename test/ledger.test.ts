@@ -1,8 +1,10 @@
+import { randomUUID } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { createSql, type Sql } from "../shared/db/index.ts";
 import { newId } from "../shared/ids.ts";
 import { getBalances, history, post, postBatch, systemAccountNumber } from "../shared/ledger/index.ts";
-import { expectLedgerHealthy, insertUser, openFundedAccount, useSql } from "./support/db.ts";
+import { expectLedgerHealthy, insertUser, openFundedAccount, testConfig, useSql } from "./support/db.ts";
 
 const sql = useSql(20);
 
@@ -266,6 +268,101 @@ describe("set-based checks (migration 015)", () => {
     // Other columns still change.
     await sql`update accounts set allow_overdraft = false where account_number = ${a.account_number}`;
     expect((await getBalances(sql, a.account_number))?.posted).toBe(100n);
+  });
+});
+
+describe("reference checks probe the parent's key per new row (migration 017)", () => {
+  // The checks run as plans cached per connection, planned on first use: a connection of its own
+  // plans them here, in a transaction that has just grown the parent tables and analyzed them, so
+  // the planner sees hundreds of new rows against a parent table of thousands, where an anti join
+  // would rather hash the whole parent (a sequential scan per statement) than probe its key.
+  // pg_stat_xact_user_tables counts this transaction's scans; the transaction is rolled back.
+  // About a posting batch: the size the plan is first made for decides it, and stays cached.
+  const ROWS = 150;
+
+  async function scansIn(run: (tx: Sql) => Promise<void>, tables: string[]) {
+    const own = createSql(testConfig().DATABASE_URL, { max: 1, applicationName: "payments-test-plans" });
+    try {
+      let scans: { relname: string; seq_scan: number; idx_scan: number }[] = [];
+      await own
+        .begin(async (tx) => {
+          await run(tx as unknown as Sql);
+          scans = await tx`
+            select relname::text, seq_scan::int, coalesce(idx_scan, 0)::int as idx_scan
+              from pg_stat_xact_user_tables where relname = any(${tables}::text[]) order by relname`;
+          throw new Rollback();
+        })
+        .catch((err: unknown) => {
+          if (!(err instanceof Rollback)) throw err;
+        });
+      return Object.fromEntries(scans.map((s) => [s.relname, s]));
+    } finally {
+      await own.end({ timeout: 5 });
+    }
+  }
+  class Rollback extends Error {}
+  const unique = () => randomUUID().replaceAll("-", "");
+
+  it("payments -> accounts and users, transactions -> payments: no parent is read whole", async () => {
+    const a = await openFundedAccount(sql, "USD", 0n);
+    const b = await openFundedAccount(sql, "USD", 0n);
+    const scans = await scansIn(
+      async (tx) => {
+        // Parents of thousands of rows, known to the planner.
+        const grow = unique().toUpperCase();
+        await tx`
+          insert into users (id, email, password_hash, role)
+          select 'usr_plan' || g || ${grow}, 'plan' || g || ${grow} || '@example.test', 'x', 'customer'
+            from generate_series(1, 5000) g`;
+        await tx`
+          insert into accounts (account_number, owner_id, currency, kind)
+          select 'ACC_PLAN' || g || ${grow}, ${a.owner_id}, 'USD', 'user' from generate_series(1, 5000) g`;
+        await tx`
+          insert into payments (id, type, from_account, to_account, amount, currency, created_by, status)
+          select 'pay_plan' || g || ${unique()}, 'transfer', ${a.account_number}, ${b.account_number}, 1, 'USD',
+                 ${a.owner_id}, 'failed'
+            from generate_series(1, 5000) g`;
+        await tx`analyze payments, accounts, users, transactions`;
+        const base = await tx<{ n: number }[]>`
+          select seq_scan::int as n from pg_stat_xact_user_tables where relname = 'payments'`;
+        expect(base[0]?.n ?? 0).toBe(0);
+        const tag = unique();
+        await tx`
+          insert into payments (id, type, from_account, to_account, amount, currency, created_by)
+          select 'pay_new' || g || ${tag}, 'transfer', ${a.account_number}, ${b.account_number}, 1, 'USD', ${a.owner_id}
+            from generate_series(1, ${ROWS}) g`;
+        await tx`
+          insert into transactions (id, kind, reference, payment_id)
+          select 'tx_new' || g || ${tag}, 'test', 'plan:' || g || ${tag}, 'pay_new' || g || ${tag}
+            from generate_series(1, ${ROWS}) g`;
+      },
+      ["payments", "accounts", "users"],
+    );
+    expect(scans.payments?.seq_scan).toBe(0);
+    expect(scans.payments?.idx_scan).toBeGreaterThanOrEqual(ROWS);
+    expect(scans.accounts?.seq_scan).toBe(0);
+    expect(scans.users?.seq_scan).toBe(0);
+  });
+
+  it("ledger entries -> transactions: a batch's entries probe their transactions by key", async () => {
+    const a = await openFundedAccount(sql, "USD", 10_000n);
+    const b = await openFundedAccount(sql, "USD", 0n);
+    const scans = await scansIn(
+      async (tx) => {
+        await tx`
+          insert into transactions (id, kind, reference)
+          select 'tx_plan' || g || ${unique()}, 'test', 'plan:' || g || ${unique()}
+            from generate_series(1, 5000) g`;
+        await tx`analyze transactions`;
+        const results = await postBatch(
+          tx as never,
+          Array.from({ length: ROWS / 2 }, () => transfer(a.account_number, b.account_number, 1n)),
+        );
+        expect(results.every((r) => r.ok)).toBe(true);
+      },
+      ["transactions"],
+    );
+    expect(scans.transactions?.seq_scan).toBe(0);
   });
 });
 
