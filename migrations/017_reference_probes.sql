@@ -5,9 +5,12 @@
 -- of `payments` (a sequential scan per statement, its cost growing with the table) until the table
 -- was large enough for the planner to change its mind. A scalar subquery is never turned into a
 -- join: each new row costs one primary-key probe, whatever the parent's size, and the check's cost
--- follows the statement, not the history. Same checks, same errors; only the plans change.
+-- follows the statement, not the history. And the functions run with enable_seqscan off: on a
+-- small parent (the users, the accounts of a young system) the planner would rather read the
+-- whole table once per new row than probe its key. Same checks, same errors; only the plans change.
 
-create or replace function payments_check_references() returns trigger language plpgsql as $$
+create or replace function payments_check_references() returns trigger language plpgsql
+  set enable_seqscan = off as $$
 declare
   bad record;
 begin
@@ -31,7 +34,8 @@ begin
   return null;
 end $$;
 
-create or replace function check_payment_references() returns trigger language plpgsql as $$
+create or replace function check_payment_references() returns trigger language plpgsql
+  set enable_seqscan = off as $$
 declare
   bad record;
 begin
@@ -46,7 +50,8 @@ begin
   return null;
 end $$;
 
-create or replace function ledger_check_new_entries() returns trigger language plpgsql as $$
+create or replace function ledger_check_new_entries() returns trigger language plpgsql
+  set enable_seqscan = off as $$
 declare
   bad record;
 begin
