@@ -316,4 +316,31 @@ describe("posting nudges", async () => {
       connection.disconnect();
     }
   });
+
+  it("answers do not wait for the nudge: one Redis never acknowledges still lets the 202 out, after COMMIT", async () => {
+    const alice = await makeUser(t.services, { balance: 10_000n });
+    const bob = await makeUser(t.services);
+    const nudge = queues.nudgePosting;
+    const asked: { partition: number; committed: number }[] = [];
+    queues.nudgePosting = async (partition) => {
+      // What the nudge covers is committed before it is sent.
+      const [row] = await t.services.sql<{ n: number }[]>`
+        select count(*)::int as n from payments where from_account = ${alice.account.account_number}`;
+      asked.push({ partition, committed: row!.n });
+      return new Promise<void>(() => {}); // never acknowledged
+    };
+    try {
+      const res = await pay(t, alice, {
+        from_account: alice.account.account_number,
+        to_account: bob.account.account_number,
+        amount: "1.00",
+        currency: "USD",
+      });
+      expect(res.status).toBe(202);
+      await waitFor(async () => asked.length === 1 || null, { what: "the nudge after commit" });
+      expect(asked).toEqual([{ partition: expect.any(Number), committed: 1 }]);
+    } finally {
+      queues.nudgePosting = nudge;
+    }
+  });
 });

@@ -245,7 +245,7 @@ function depositAudits(group: Acceptance[], planned: Planned[]): AuditEntry[] {
  * round trips and one COMMIT however many requests the group carries: BEGIN goes out with the
  * reads, COMMIT with the writes (the responses are built before the writes return, from the rows
  * as inserted). A refused request changes nothing; the others go on. After COMMIT, one nudge per
- * partition touched.
+ * partition touched, which the answers do not wait for.
  */
 async function commitGroup(group: Acceptance[]): Promise<Outcome<IdempotentResult>[]> {
   const services = group[0]!.ctx;
@@ -322,7 +322,11 @@ async function commitGroup(group: Acceptance[]): Promise<Outcome<IdempotentResul
     db.release();
   }
   for (const p of planned) services.metrics.paymentsAccepted.inc({ type: p.row.type });
-  await Promise.all(
+  // Sent after COMMIT, but not waited for: the answers are durable once committed, and a nudge
+  // that fails or never leaves (the process dies) only delays posting until the reconciler's next
+  // pass, as before. Waiting for Redis here held every request of the group, and the group's
+  // commit slot, for one more round trip.
+  void Promise.all(
     [...new Set(planned.map((p) => p.partition))].map((partition) =>
       services.queues
         .nudgePosting(partition)
