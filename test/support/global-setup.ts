@@ -1,3 +1,4 @@
+import { Redis } from "ioredis";
 import postgres from "postgres";
 import { loadConfig } from "../../shared/config.ts";
 import { createSql, ensureDatabase } from "../../shared/db/index.ts";
@@ -25,5 +26,25 @@ export default async function setup(): Promise<() => Promise<void>> {
       select datname from pg_database where datname = ${name} or datname like ${`${name}_%`}`;
     for (const row of rows) await admin`drop database if exists ${admin(row.datname)} with (force)`;
     await admin.end();
+    await dropQueueKeys(config.REDIS_URL, config.QUEUE_PREFIX);
   };
+}
+
+/**
+ * This run's queue keys: every key under its QUEUE_PREFIX (the isolated namespaces extend it), in
+ * every logical database a test may have used (isolatedEnv can pick another one).
+ */
+async function dropQueueKeys(redisUrl: string, prefix: string): Promise<void> {
+  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    for (let db = 0; db < 16; db++) {
+      await redis.select(db);
+      for await (const keys of redis.scanStream({ match: `${prefix}*`, count: 1000 })) {
+        if ((keys as string[]).length > 0) await redis.unlink(...(keys as string[]));
+      }
+    }
+  } finally {
+    redis.disconnect();
+  }
 }
