@@ -15,6 +15,7 @@ import { rateLimitUnauthenticated } from "./middleware/rate-limit.ts";
 import { documentSharedErrors } from "./openapi.ts";
 import { errorToResponse, problemResponse, zodFieldErrors } from "./problem.ts";
 import { stampRequestId } from "./request-id.ts";
+import { CachingRouter } from "./route-cache.ts";
 import { registerRoutes } from "./routes/index.ts";
 
 const MAX_BODY_BYTES = 64 * 1024;
@@ -28,6 +29,7 @@ const REQUEST_ID = /^[\w.:-]{1,128}$/;
 /** Builds the whole HTTP app. The server and the tests build it the same way. */
 export function createApp(services: Services): App {
   const app: App = new OpenAPIHono<AppEnv>({
+    router: new CachingRouter(),
     // zod validation errors become problem+json with a JSON pointer per field.
     defaultHook: (result, c) => {
       if (!result.success) {

@@ -89,6 +89,12 @@ function scanKey(text: string, i: number): number {
 }
 
 /**
+ * In JSON a number literal starts the document or follows `:`, `,` or `[` (whitespace between):
+ * text without such a place holds none. Inside strings it may match too; then the scan decides.
+ */
+const MAY_HOLD_NUMBER = /(?:^|[:,[])[\t\n\r ]*[-0-9]/;
+
+/**
  * Returns `text` with every number literal (under an object key `quoteUnder` accepts; by default all)
  * replaced by a JSON string holding its exact source text.
  * It validates the whole document as it goes (iteratively, so deep nesting cannot overflow the stack)
@@ -99,6 +105,8 @@ export function quoteJsonNumbers(
   text: string,
   quoteUnder: (key: string | null) => boolean = () => true,
 ): string {
+  // Most bodies hold no number literal at all (amounts are sent as strings): nothing to quote.
+  if (!MAY_HOLD_NUMBER.test(text)) return text;
   const parts: string[] = [];
   /** The object key the next value belongs to; null inside arrays and at the top. */
   let key: string | null = null;

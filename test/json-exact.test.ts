@@ -89,6 +89,13 @@ describe("quoteJsonNumbers", () => {
     );
   });
 
+  it("finds a number after any JSON whitespace, and leaves a document without one as it is", () => {
+    expect(quoteJsonNumbers('{"a":\t\r\n 1,"b":[\r-2]}')).toBe('{"a":\t\r\n "1","b":[\r"-2"]}');
+    expect(quoteJsonNumbers("\t\r\n 0")).toBe('\t\r\n "0"');
+    const body = '{"amount":"1.00","to":"acc_1:2,3[4","note":"x: -1"}';
+    expect(quoteJsonNumbers(body)).toBe(body);
+  });
+
   it("returns invalid JSON unchanged so JSON.parse still rejects it", () => {
     const invalid = [
       "",
