@@ -8,6 +8,7 @@ import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Services } from "../shared/context.ts";
 import { ValidationError } from "../shared/errors.ts";
+import { requestsInProgress } from "../shared/in-progress.ts";
 import { lazyChild } from "../shared/logger.ts";
 import type { App, AppEnv } from "./env.ts";
 import { exactJson } from "./middleware/exact-json.ts";
@@ -49,7 +50,12 @@ export function createApp(services: Services): App {
     c.set("services", services);
     c.set("log", lazyChild(services.log, { request_id: requestId }));
     const started = performance.now();
-    await next();
+    requestsInProgress.enter();
+    try {
+      await next();
+    } finally {
+      requestsInProgress.leave();
+    }
     stampRequestId(c, c.res);
     const seconds = (performance.now() - started) / 1000;
     const route = c.req.routePath === "/*" ? "unmatched" : c.req.routePath;

@@ -82,9 +82,13 @@ const schema = z
     POSTING_PARTITIONS: z.coerce.number().int().min(1).max(256).default(1),
     POSTING_BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(200),
     /** How long a posting job waits before draining, so that more work shares its batch. */
-    POSTING_LINGER_MS: z.coerce.number().int().min(0).max(1000).default(20),
-    /** Group commit of acceptances: how long the first request of a group waits for others (0: one event-loop turn). */
-    ACCEPT_GROUP_WINDOW_MS: z.coerce.number().int().min(0).max(50).default(1),
+    POSTING_LINGER_MS: z.coerce.number().int().min(0).max(1000).default(40),
+    /**
+     * Group commit of acceptances: how long the first request of a group waits for others while
+     * the process is busy (other requests in flight, or a group committing); an idle process
+     * commits a lone request at the end of the event-loop turn. 0: never wait.
+     */
+    ACCEPT_GROUP_WINDOW_MS: z.coerce.number().int().min(0).max(50).default(5),
     /** The most requests one acceptance transaction carries. */
     ACCEPT_GROUP_MAX_SIZE: z.coerce.number().int().min(1).max(1000).default(200),
     /** Acceptance transactions one process runs at once; more requests wait to form the next group. */

@@ -3,10 +3,13 @@
  * requests cost one database transaction instead of a hundred. Each call still gets exactly its
  * own outcome.
  *
- * A group starts `windowMs` after the first call that finds no group forming (0: at the end of
- * the current event-loop turn), or at once when `maxSize` calls wait. At most `maxInFlight`
- * groups run at a time; calls that arrive meanwhile form the next group, so the busier the
- * process, the larger its groups and the fewer its commits.
+ * A group starts `windowMs` after the first call that finds no group forming, or at once when
+ * `maxSize` calls wait. The window is only waited when company may come: a group is committing,
+ * or `busy()` says other work is in progress (the API: other requests in flight). A lone call on an
+ * idle process starts its group at the end of the current event-loop turn, so waiting for company
+ * costs latency only when it also saves commits. At most `maxInFlight` groups run at a time; calls
+ * that arrive meanwhile form the next group, so the busier the process, the larger its groups and
+ * the fewer its commits.
  */
 
 export type Outcome<O> = { ok: true; value: O } | { ok: false; error: unknown };
@@ -15,6 +18,8 @@ export interface GroupOptions {
   windowMs: number;
   maxSize: number;
   maxInFlight: number;
+  /** Whether other work is in progress that may join the group (default: never). */
+  busy?: () => boolean;
 }
 
 interface Waiting<I, O> {
@@ -54,7 +59,7 @@ export class GroupCommit<I, O> {
       this.#cancelArmed = null;
       this.#start();
     };
-    if (this.#opts.windowMs > 0) {
+    if (this.#opts.windowMs > 0 && (this.#inFlight > 0 || this.#opts.busy?.() === true)) {
       const timer = setTimeout(fire, this.#opts.windowMs);
       this.#cancelArmed = () => clearTimeout(timer);
     } else {

@@ -1,6 +1,7 @@
 import { Worker } from "bullmq";
 import { describe, expect, it } from "vitest";
 import { GroupCommit, type Outcome } from "../shared/group-commit.ts";
+import { requestsInProgress } from "../shared/in-progress.ts";
 import { queueNames } from "../shared/jobs.ts";
 import { createRedis } from "../shared/redis.ts";
 import { makeUser, useApp } from "./support/app.ts";
@@ -8,7 +9,9 @@ import { key, pay } from "./support/payments.ts";
 import { waitFor } from "./support/wait.ts";
 
 /** A committer whose flushes are recorded and held until released. */
-function recorder(opts: { windowMs?: number; maxSize?: number; maxInFlight?: number } = {}) {
+function recorder(
+  opts: { windowMs?: number; maxSize?: number; maxInFlight?: number; busy?: () => boolean } = {},
+) {
   const groups: number[][] = [];
   const held: (() => void)[] = [];
   const gc = new GroupCommit<number, number>(
@@ -20,7 +23,12 @@ function recorder(opts: { windowMs?: number; maxSize?: number; maxInFlight?: num
           n < 0 ? { ok: false, error: new Error(`bad ${n}`) } : { ok: true, value: n * 10 },
       );
     },
-    { windowMs: opts.windowMs ?? 0, maxSize: opts.maxSize ?? 100, maxInFlight: opts.maxInFlight ?? 1 },
+    {
+      windowMs: opts.windowMs ?? 0,
+      maxSize: opts.maxSize ?? 100,
+      maxInFlight: opts.maxInFlight ?? 1,
+      busy: opts.busy,
+    },
   );
   const releaseAll = () => {
     for (const r of held.splice(0)) r();
@@ -57,6 +65,38 @@ describe("GroupCommit", () => {
     releaseAll();
     expect(await Promise.all(later)).toEqual([20, 30, 40]);
     expect(groups).toEqual([[1], [2, 3, 4]]);
+  });
+
+  it("does not keep a lone call on an idle process waiting for the window", async () => {
+    const { gc, groups, releaseAll } = recorder({ windowMs: 60_000, busy: () => false });
+    const call = gc.submit(1);
+    // Started at the end of this event-loop turn, not a minute later.
+    await new Promise((r) => setImmediate(r));
+    expect(groups).toEqual([[1]]);
+    releaseAll();
+    expect(await call).toBe(10);
+  });
+
+  it("waits the window for company while other work is in progress, and while a group commits", async () => {
+    let busy = true;
+    const { gc, groups, releaseAll } = recorder({ windowMs: 80, maxInFlight: 2, busy: () => busy });
+    // Busy: the first call waits, and the one arriving within the window joins it.
+    const first = gc.submit(1);
+    await new Promise((r) => setTimeout(r, 20));
+    const second = gc.submit(2);
+    expect(groups).toEqual([]);
+    await waitFor(async () => groups.length === 1 || null, { what: "the windowed group" });
+    expect(groups).toEqual([[1, 2]]);
+    // Nothing else in progress, but that group is still committing: the next one waits too.
+    busy = false;
+    const third = gc.submit(3);
+    await new Promise((r) => setTimeout(r, 20));
+    const fourth = gc.submit(4);
+    expect(groups).toHaveLength(1);
+    await waitFor(async () => groups.length === 2 || null, { what: "the second group" });
+    expect(groups[1]).toEqual([3, 4]);
+    releaseAll();
+    expect(await Promise.all([first, second, third, fourth])).toEqual([10, 20, 30, 40]);
   });
 
   it("cuts groups at maxSize", async () => {
@@ -124,6 +164,17 @@ describe("group-commit acceptance through the API", async () => {
     const ops = await t.services.sql<{ payment_id: string }[]>`
       select payment_id from operations where payment_id = any(${ids}::text[]) order by seq`;
     expect(ops.map((o) => o.payment_id)).toEqual([...ids].sort());
+  });
+
+  it("counts the requests in progress, and none once they are answered, refused ones included", async () => {
+    const results = await Promise.all([
+      pay(t, alice, body()),
+      pay(t, alice, body({ amount: "-1" })),
+      pay(t, alice, body(), null),
+      t.request("GET", "/api/v1/payments/pay_nope", { token: alice.token }),
+    ]);
+    expect(results.map((r) => r.status)).toEqual([202, 422, 400, 404]);
+    expect(requestsInProgress.count).toBe(0);
   });
 
   it("writes a request's payment, operation and idempotency record in one transaction with its key lock", async () => {

@@ -16,6 +16,7 @@ import {
   tryLockKeys,
 } from "../idempotency.ts";
 import { newId } from "../ids.ts";
+import { requestsInProgress } from "../in-progress.ts";
 import { accountOrderKey, partitionOf } from "../jobs.ts";
 import { type AccountRow, systemAccountNumber } from "../ledger/index.ts";
 import { formatAmount, parseAmount, parseCurrency } from "../money.ts";
@@ -372,6 +373,8 @@ function accept(ctx: Ctx, req: IdempotentRequest, needs: Needs, decide: Acceptan
       windowMs: ctx.config.ACCEPT_GROUP_WINDOW_MS,
       maxSize: ctx.config.ACCEPT_GROUP_MAX_SIZE,
       maxInFlight: ctx.config.ACCEPT_GROUP_CONCURRENCY,
+      // Other requests in flight here may bring acceptances of their own: worth the window.
+      busy: () => requestsInProgress.count > 1,
     });
     committers.set(ctx.sql, committer);
   }
