@@ -24,8 +24,10 @@ export type IdPrefix =
 
 const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
+/** The last id's time, its text, and its 16 random base32 digits (kept to increment). */
 let lastTime = 0;
-let lastRandom: number[] = [];
+let lastTimeText = "";
+const digits = new Uint8Array(16);
 
 function encodeTime(ms: number): string {
   let out = "";
@@ -37,29 +39,30 @@ function encodeTime(ms: number): string {
   return out;
 }
 
-function nextRandom(now: number): number[] {
-  if (now === lastTime && lastRandom.length === 16) {
-    // Increment the previous random part so same-millisecond ids stay ordered.
-    const next = [...lastRandom];
-    for (let i = 15; i >= 0; i--) {
-      const digit = (next[i] ?? 0) + 1;
-      if (digit < 32) {
-        next[i] = digit;
-        return next;
-      }
-      next[i] = 0;
+/** Increments the random part, so same-millisecond ids stay ordered (wrapping to zeros). */
+function increment(): void {
+  for (let i = 15; i >= 0; i--) {
+    if (digits[i]! < 31) {
+      digits[i]! += 1;
+      return;
     }
-    return next;
+    digits[i] = 0;
   }
-  return [...randomBytes(16)].map((b) => b % 32);
 }
 
 export function newId(prefix: IdPrefix): string {
   const now = Math.max(Date.now(), lastTime);
-  const random = nextRandom(now);
-  lastTime = now;
-  lastRandom = random;
-  return `${prefix}_${encodeTime(now)}${random.map((d) => ALPHABET[d]).join("")}`;
+  if (now === lastTime) {
+    increment();
+  } else {
+    const bytes = randomBytes(16);
+    for (let i = 0; i < 16; i++) digits[i] = bytes[i]! % 32;
+    lastTime = now;
+    lastTimeText = encodeTime(now);
+  }
+  let id = `${prefix}_${lastTimeText}`;
+  for (let i = 0; i < 16; i++) id += ALPHABET[digits[i]!];
+  return id;
 }
 
 /** A random account number, `ACC_` + 16 base32 chars. Not time-ordered: nothing to learn from it. */
