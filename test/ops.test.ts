@@ -113,6 +113,9 @@ describe("set-aside operations", () => {
     await drainPartition(t.services, 0);
     const [posted] = await t.services.sql`select status from payments where id = ${paymentId}`;
     expect(posted?.status).toBe("succeeded");
+    // Other posted operations leave the outbox; one that ops retried stays, done, as the record.
+    const [kept] = await t.services.sql`select status, retries from operations where id = ${operationId}`;
+    expect(kept).toEqual({ status: "done", retries: 1 });
     const [audit] = await t.services.sql`
       select actor_id, action, target_type, request_id from audit_log where target_id = ${operationId}`;
     expect(audit).toEqual({

@@ -191,7 +191,7 @@ describe("pending amounts in GET /accounts/{n}/balance", () => {
     const res = await pay(t, payer, { from_account: p, to_account: q, amount: "12.00", currency: "USD" });
     // As the engine sets aside an operation it cannot post.
     const [op] = await t.services.sql<{ id: string }[]>`
-      update operations set status = 'failed', error = 'test: set aside', done_at = clock_timestamp(),
+      update operations set status = 'failed', error = 'test: set aside',
                             set_aside_at = clock_timestamp()
        where payment_id = ${res.body.id} returning id`;
     await drainFor(p);

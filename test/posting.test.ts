@@ -50,6 +50,10 @@ describe("the posting engine", () => {
     const [pending] = await t.services
       .sql`select count(*)::int as n from operations where status = 'pending'`;
     expect(pending?.n).toBe(0);
+    // The outbox drains: the posted operations are gone, the set-aside one stays for ops.
+    const left = await t.services.sql<{ id: string }[]>`
+      select id from operations where payment_id = any(${[heldId, ...behind]}::text[]) order by seq`;
+    expect(left.map((o) => o.id)).toEqual(["op_POISON0000000000000000000"]);
     await expectLedgerHealthy(t.services.sql);
   });
 

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { accountOrderKey } from "../shared/jobs.ts";
 import { expireDueHolds } from "../shared/payments/holds.ts";
+import { OPERATION_STATUSES } from "../shared/payments/operations.ts";
 import { drainPartition } from "../shared/payments/posting.ts";
 import {
   applyPayoutTransition,
@@ -222,7 +224,7 @@ const scenarios: Record<string, () => Promise<void>> = {
   "capture requires_capture+capture set_aside": async () => {
     const { id } = await poisonedCapture();
     expect(await payment(id)).toMatchObject({ status: "requires_capture", pending_action: "capture" });
-    expect(await operationsOf(id)).toEqual(["payment:done", "capture:failed"]);
+    expect(await operationsOf(id)).toEqual(["capture:failed"]);
     expect(await eventsOf(id)).toEqual(["payment.requires_capture"]);
   },
   "capture requires_capture+capture resolved": async () => {
@@ -233,7 +235,7 @@ const scenarios: Record<string, () => Promise<void>> = {
       pending_action: null,
       amount_capturable: 1000n,
     });
-    expect(await operationsOf(id)).toEqual(["payment:done", "capture:resolved"]);
+    expect(await operationsOf(id)).toEqual(["capture:resolved"]);
     expect(await eventsOf(id)).toEqual(["payment.requires_capture"]);
   },
   "cancel requires_capture+cancel posted": async () => {
@@ -250,13 +252,13 @@ const scenarios: Record<string, () => Promise<void>> = {
   "cancel requires_capture+cancel set_aside": async () => {
     const { id } = await poisonedRelease("cancel");
     expect(await payment(id)).toMatchObject({ status: "requires_capture", pending_action: "cancel" });
-    expect(await operationsOf(id)).toEqual(["payment:done", "cancel:failed"]);
+    expect(await operationsOf(id)).toEqual(["cancel:failed"]);
   },
   "cancel requires_capture+cancel resolved": async () => {
     const { id } = await poisonedRelease("cancel");
     await resolve(id);
     expect(await payment(id)).toMatchObject({ status: "requires_capture", pending_action: null });
-    expect(await operationsOf(id)).toEqual(["payment:done", "cancel:resolved"]);
+    expect(await operationsOf(id)).toEqual(["cancel:resolved"]);
   },
   "expire requires_capture+expire posted": async () => {
     const { id } = await authorized();
@@ -268,13 +270,13 @@ const scenarios: Record<string, () => Promise<void>> = {
   "expire requires_capture+expire set_aside": async () => {
     const { id } = await poisonedRelease("expire");
     expect(await payment(id)).toMatchObject({ status: "requires_capture", pending_action: "expire" });
-    expect(await operationsOf(id)).toEqual(["payment:done", "expire:failed"]);
+    expect(await operationsOf(id)).toEqual(["expire:failed"]);
   },
   "expire requires_capture+expire resolved": async () => {
     const { id } = await poisonedRelease("expire");
     await resolve(id);
     expect(await payment(id)).toMatchObject({ status: "requires_capture", pending_action: null });
-    expect(await operationsOf(id)).toEqual(["payment:done", "expire:resolved"]);
+    expect(await operationsOf(id)).toEqual(["expire:resolved"]);
     expect(await eventsOf(id)).toEqual(["payment.requires_capture"]);
   },
   "refund succeeded posted": async () => {
@@ -353,15 +355,16 @@ describe("the payment state table", () => {
     expect(canceling.status).toBe("requires_capture");
   });
 
-  it("an operation the payment's state no longer allows changes nothing and is marked done", async () => {
+  it("an operation the payment's state no longer allows changes nothing and leaves the outbox", async () => {
     const { id } = await succeeded();
     const before = await payment(id);
     await t.services.sql`
       insert into operations (id, order_key, kind, payment_id, amount)
-      select 'op_STALE_' || ${id.slice(-12)}, order_key, 'capture', payment_id, 100 from operations where payment_id = ${id}`;
+      values (${`op_STALE_${id.slice(-12)}`}, ${accountOrderKey(before.from_account)}, 'capture', ${id}, 100)`;
+    expect(await operationsOf(id)).toEqual(["capture:pending"]);
     await drain();
     expect(await payment(id)).toEqual(before);
-    expect(await operationsOf(id)).toEqual(["payment:done", "capture:done"]);
+    expect(await operationsOf(id)).toEqual([]);
   });
 
   it("the database, the API and the events agree with the table's lists", async () => {
@@ -375,6 +378,7 @@ describe("the payment state table", () => {
     expect(listIn("payments_status_check")).toEqual([...PAYMENT_STATUSES].sort());
     expect(listIn("refunds_status_check")).toEqual([...REFUND_STATUSES].sort());
     expect(listIn("operations_kind_check")).toEqual([...OPERATION_KINDS].sort());
+    expect(listIn("operations_status_check")).toEqual([...OPERATION_STATUSES].sort());
     const doc = (await t.request("GET", "/openapi.json")).body;
     expect(doc.components.schemas.Payment.properties.status.enum).toEqual([...PAYMENT_STATUSES]);
     for (const row of TRANSITIONS) {

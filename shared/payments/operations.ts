@@ -70,6 +70,11 @@ export async function pipelineGauges(services: Services): Promise<PipelineGauges
   };
 }
 
+/**
+ * Operations in the outbox: waiting to post, set aside for ops ('failed'), closed by ops without
+ * posting ('resolved'), or posted after ops retried them ('done'). Any other operation is deleted
+ * by the transaction that posts it (migration 018): its outcome is the payment's.
+ */
 export const OPERATION_STATUSES = ["pending", "done", "failed", "resolved"] as const;
 export type OperationStatus = (typeof OPERATION_STATUSES)[number];
 

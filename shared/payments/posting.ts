@@ -28,9 +28,9 @@ import type { PaymentRow, RefundRow } from "./types.ts";
  * The posting engine. Work is claimed from the `operations` outbox of one partition in acceptance
  * order, planned against the payments' current state (pure planners, shared/payments/planners.ts),
  * and posted in ONE database transaction together with the payments' and refunds' new states (the
- * state table, shared/payments/state.ts), their events and the operations marked done. This file is
- * the one place that writes them. A crash at any point rolls the whole batch back; running the same
- * work twice finds it done. Metrics are counted after COMMIT, so a rolled-back batch counts nothing.
+ * state table, shared/payments/state.ts), their events, and the handled operations taken out of the outbox. This file
+ * is the one place that writes them. A crash at any point rolls the whole batch back; running the
+ * same work twice finds nothing pending. Metrics are counted after COMMIT, so a rolled-back batch counts nothing.
  */
 
 /** Advisory lock class for partitions: at most one poster per partition, whatever BullMQ does. */
@@ -159,16 +159,36 @@ function partitionFilter(tx: Db, services: Services, partition: number) {
   return partitions === 1 ? tx`` : tx`and order_key % ${partitions} = ${partition}`;
 }
 
+/** A claimed operation; `retried`: ops sent it back from set-aside at least once. */
+type Claimed = OperationRow & { retried: boolean };
+
+/**
+ * The outbox drains: each handled operation's row is deleted by the transaction that posts it (no
+ * new row version, no index entries; migration 018). One that ops retried stays, marked done, as
+ * the record of what ops did (and a second retry of it is a 409, not a 404).
+ */
+function finishOperations(tx: Tx, ops: Claimed[]) {
+  const rest = ops.filter((o) => !o.retried).map((o) => o.id);
+  const retried = ops.filter((o) => o.retried).map((o) => o.id);
+  const writes = [];
+  if (rest.length > 0) writes.push(tx`delete from operations where id = any(${rest}::text[])`);
+  if (retried.length > 0) {
+    writes.push(tx`
+      update operations set status = 'done', done_at = clock_timestamp() where id = any(${retried}::text[])`);
+  }
+  return writes;
+}
+
 /** Claims a batch of a partition, oldest first: the next ones, or exactly `only` (still pending). */
 async function claim(
   tx: Tx,
   services: Services,
   partition: number,
   only: readonly string[] | undefined,
-): Promise<OperationRow[]> {
+): Promise<Claimed[]> {
   await tx`select pg_advisory_xact_lock(${PARTITION_LOCK_CLASS}, ${partition})`;
-  return tx<OperationRow[]>`
-    select ${tx(OPERATION_COLUMNS)} from operations
+  return tx<Claimed[]>`
+    select ${tx(OPERATION_COLUMNS)}, retries > 0 as retried from operations
      where status = 'pending' ${partitionFilter(tx, services, partition)}
            ${only ? tx`and id = any(${only as string[]}::text[])` : tx``}
      order by seq
@@ -308,7 +328,7 @@ async function postBatchOf(
         saveRefunds(tx, lastRowOf(applied.flatMap((a) => (a.refund ? [a.refund] : [])))),
         savePayouts(tx, lastRowOf(appliedPayouts.map((a) => a.payout))),
         saveEvents(tx, [...applied.flatMap(eventOf), ...appliedPayouts.flatMap(payoutEventOf)], owners),
-        tx`update operations set status = 'done', done_at = clock_timestamp() where id = any(${ops.map((o) => o.id)}::text[])`,
+        ...finishOperations(tx, ops),
       ]);
       return { handled: ops.length, applied, appliedPayouts };
     });

@@ -6,7 +6,10 @@ import { errorResponses, jsonResponse, listOf, PaginationQuery, security } from 
 import { OperationSchema } from "./schemas.ts";
 
 const Query = PaginationQuery.extend({
-  status: z.enum(OPERATION_STATUSES).default("failed").openapi({ description: "failed: set aside" }),
+  status: z.enum(OPERATION_STATUSES).default("failed").openapi({
+    description:
+      "failed: set aside, waiting for ops; pending: waiting to post; resolved: closed by ops without posting; done: posted after a retry. Other posted operations leave the outbox (the payment shows the outcome).",
+  }),
 });
 
 const route = createRoute({

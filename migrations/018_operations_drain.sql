@@ -1,0 +1,15 @@
+-- 018: the operations outbox drains. The posting transaction deletes each operation it handles
+-- instead of marking it 'done' (issue 9).
+--
+-- An operation is a unit of work waiting to be posted; once posted, what it did lives in the
+-- payment (or refund, payout), its ledger transaction and its events, all written by the same
+-- transaction as the delete. Marking it done instead wrote a whole new row version and three index
+-- entries per payment (status is in the partial indexes' predicates, so that update is never HOT),
+-- kept a row per payment forever and let the table and its indexes grow with the history. A delete
+-- writes neither. What ops handled stays: 'failed' (set aside) until retried or resolved,
+-- 'resolved', and 'done' for an operation that posted after ops retried it.
+--
+-- A job that runs twice finds nothing pending (before, it found the operation done), so it still
+-- completes without posting anything twice; transactions.reference stays the database's guard that
+-- a cause is posted at most once.
+delete from operations where status = 'done' and retries = 0;
