@@ -1,3 +1,4 @@
+import { readFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
 import { accountOrderKey, partitionOf } from "../shared/jobs.ts";
 import { drainPartition } from "../shared/payments/posting.ts";
@@ -90,5 +91,29 @@ describe("the posting engine", () => {
       expect(failed).toHaveLength(1);
     }
     await expectLedgerHealthy(t.services.sql);
+  });
+  it("migration 018 removes the done operations of the past, but not the ones ops retried", async () => {
+    const payer = await makeUser(t.services, { balance: 10_000n });
+    const payee = await makeUser(t.services);
+    const res = await pay(t, payer, {
+      from_account: payer.account.account_number,
+      to_account: payee.account.account_number,
+      amount: "1.00",
+      currency: "USD",
+    });
+    const orderKey = accountOrderKey(payer.account.account_number);
+    // As the engine left them before 018: one posted operation, one posted after a retry.
+    await t.services.sql`
+      insert into operations (id, order_key, kind, payment_id, status, done_at, retries)
+      values ('op_MIG018OLD000000000000000', ${orderKey}, 'payment', ${res.body.id}, 'done', now(), 0),
+             ('op_MIG018RETRIED00000000000', ${orderKey}, 'payment', ${res.body.id}, 'done', now(), 1)`;
+    const migration = await readFile(
+      new URL("../migrations/018_operations_drain.sql", import.meta.url),
+      "utf8",
+    );
+    await t.services.sql.unsafe(migration);
+    const left = await t.services.sql<{ id: string }[]>`
+      select id from operations where id like 'op_MIG018%' order by id`;
+    expect(left.map((o) => o.id)).toEqual(["op_MIG018RETRIED00000000000"]);
   });
 });
