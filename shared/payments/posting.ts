@@ -28,9 +28,10 @@ import type { PaymentRow, RefundRow } from "./types.ts";
  * The posting engine. Work is claimed from the `operations` outbox of one partition in acceptance
  * order, planned against the payments' current state (pure planners, shared/payments/planners.ts),
  * and posted in ONE database transaction together with the payments' and refunds' new states (the
- * state table, shared/payments/state.ts), their events, and the handled operations taken out of the outbox. This file
- * is the one place that writes them. A crash at any point rolls the whole batch back; running the
- * same work twice finds nothing pending. Metrics are counted after COMMIT, so a rolled-back batch counts nothing.
+ * state table, shared/payments/state.ts), their events, and the handled operations taken out of
+ * the outbox. This file is the one place that writes them. A crash at any point rolls the whole
+ * batch back; running the same work twice finds nothing pending. Metrics are counted after COMMIT,
+ * so a rolled-back batch counts nothing.
  */
 
 /** Advisory lock class for partitions: at most one poster per partition, whatever BullMQ does. */
