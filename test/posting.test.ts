@@ -92,6 +92,7 @@ describe("the posting engine", () => {
     }
     await expectLedgerHealthy(t.services.sql);
   });
+
   it("migration 018 removes the done operations of the past, but not the ones ops retried", async () => {
     const payer = await makeUser(t.services, { balance: 10_000n });
     const payee = await makeUser(t.services);
