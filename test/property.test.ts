@@ -31,6 +31,15 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   }),
 );
 
+const everyKind: Op[] = [
+  { kind: "pay", from: 0, to: 1, cents: 100, manual: true },
+  { kind: "capture", target: 0, cents: null },
+  { kind: "pay", from: 1, to: 2, cents: 200, manual: true },
+  { kind: "cancel", target: 1 },
+  { kind: "pay", from: 2, to: 0, cents: 300, manual: false },
+  { kind: "refund", target: 2, cents: 100 },
+];
+
 const amount = (c: number) => (c / 100).toFixed(2);
 
 /** Waits until the payment has no action in flight and returns its row. */
@@ -167,7 +176,9 @@ it("random sequences of payments, holds, captures, cancels and refunds keep bala
         expect(a!.held_balance).toBe(BigInt(held[i]!));
       }
     }),
-    { numRuns: 25 },
+    // The random runs may happen not to reach one kind (no hold was ever captured, say), so one
+    // fixed sequence that accepts each kind runs first: a hold captured, a hold canceled, a refund.
+    { numRuns: 25, examples: [[everyKind]] },
   );
   expect(
     Object.values(accepted).every((n) => n > 0),
