@@ -11,6 +11,7 @@
  */
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { ProcSampler } from "./procs.ts";
 
 const SCHEMA = fileURLToPath(new URL("./baseline-a-schema.sql", import.meta.url));
 const SCRIPT = fileURLToPath(new URL("./baseline-a.pgbench", import.meta.url));
@@ -22,6 +23,8 @@ export interface BaselineResult {
   latencyMsAvg: number | null;
   seconds: number;
   clients: number;
+  /** % of one core while pgbench ran: postgres (its backends and background processes), pgbench. */
+  cpu_pct: Record<string, number>;
 }
 
 /** -h/-p/-U for the client tools, and PGPASSWORD if the URL carries one. */
@@ -78,8 +81,15 @@ export async function runBaselineA(server: string, seconds: number): Promise<Bas
     await run("psql", [...args, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", DATABASE, "-f", SCHEMA], env);
     await checkpoint();
     const flags = ["-n", "-c", String(clients), "-j", "2", "-T", String(seconds), "-M", "prepared"];
+    // No process group of its own (-1): the sampler counts only Postgres (this database's backends
+    // and the server's own processes) and pgbench, sampled until it exits (its last 250 ms missed).
+    const sampler = new ProcSampler(-1, DATABASE);
+    sampler.beginCpu();
+    sampler.start();
     const output = await run("pgbench", [...args, ...flags, "-f", SCRIPT, DATABASE], env);
-    return { ...parsePgbench(output), seconds, clients };
+    const cpu = sampler.endCpu();
+    sampler.stop();
+    return { ...parsePgbench(output), seconds, clients, cpu_pct: cpu.pct };
   } finally {
     await run("dropdb", [...args, "--if-exists", DATABASE], env);
     await checkpoint();

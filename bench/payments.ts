@@ -3,7 +3,8 @@
  *
  * 1. Baseline A (bench/baseline.ts): pgbench runs one double-entry transfer per database
  *    transaction in a scratch database `baseline_a`; its tps is the yardstick, and each scenario's
- *    posted/s is reported as a ratio to it.
+ *    posted/s is reported as a ratio to it. Its CPU (Postgres and pgbench) gives its cost per
+ *    transfer, beside each scenario's CPU per posted payment.
  * 2. Each scenario, on a fresh `payments_bench` database, a fresh queue prefix and a fresh app start:
  *    the app is started as a user starts it (`npm start` in the app directory, in a process group of
  *    its own) and migrates the database itself; the bench adds funded payer accounts and merchant
@@ -17,7 +18,8 @@
  *              scheduled send time (no coordinated omission).
  *    During the load and the settle, /proc is sampled every 250 ms (bench/procs.ts): peak RSS of
  *    the app's process group, and CPU (% of one core, over the load) per process kind (npm, sh,
- *    tsx, primary, api, worker, node), Postgres, Redis and the bench itself.
+ *    tsx, primary, api, worker, node), Postgres, Redis and the bench itself; divided by posted/s,
+ *    the CPU µs each posted payment cost, which unlike throughput compares runs of different speeds.
  * 3. A block per scenario, a summary table, the targets with PASS/FAIL (reported only: the exit
  *    status is 0 whatever they say), and last one JSON line with everything, for wrappers.
  *
@@ -64,7 +66,14 @@ import { type BaselineResult, runBaselineA } from "./baseline.ts";
 import { checkpoint, createParties, databaseUrl, type Parties, recreateDatabase } from "./fixtures.ts";
 import { closedLoop, createClient, type LoadResult, type NextPayment, openLoop, percentile } from "./load.ts";
 import { ProcSampler } from "./procs.ts";
-import { evaluateTargets, printScenario, printSummary, type ScenarioResult } from "./report.ts";
+import {
+  baselineCpuPerTransfer,
+  cpuPerUnit,
+  evaluateTargets,
+  printScenario,
+  printSummary,
+  type ScenarioResult,
+} from "./report.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
 const BENCH_DB = "payments_bench";
@@ -367,6 +376,7 @@ async function measure(
       Object.entries(sampler.peakRssByKindKiB).map(([k, kib]) => [k, round1(kib / 1024)]),
     ),
     cpu_pct: cpu.pct,
+    cpu_us_per_payment: cpuPerUnit(cpu.pct, posting.postedPerS, Object.keys(cpu.processes)),
     processes: cpu.processes,
     send_lag_ms_p99: load.sendLagP99 === undefined ? null : round1(load.sendLagP99),
   };
@@ -389,7 +399,9 @@ async function main(): Promise<void> {
     console.log(`bench: baseline A: pgbench, 16 clients, ${knobs.baselineSeconds} s`);
     baseline = await runBaselineA(knobs.server, knobs.baselineSeconds);
     console.log(
-      `bench: baseline A: ${baseline.tps.toFixed(1)} tps (avg latency ${baseline.latencyMsAvg} ms)`,
+      `bench: baseline A: ${baseline.tps.toFixed(1)} tps (avg latency ${baseline.latencyMsAvg} ms;` +
+        ` CPU % of a core: postgres ${baseline.cpu_pct.postgres ?? 0}, pgbench ${baseline.cpu_pct.pgbench ?? 0};` +
+        ` ${baselineCpuPerTransfer(baseline)} µs per transfer)`,
     );
   }
 
@@ -397,7 +409,7 @@ async function main(): Promise<void> {
   for (const name of knobs.scenarios) {
     const result = await runScenario(name, baseline);
     results.push(result);
-    printScenario(result, evaluateTargets([result]));
+    printScenario(result, evaluateTargets([result]), baseline);
   }
   const targets = evaluateTargets(results);
   printSummary(baseline, results, targets);

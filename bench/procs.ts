@@ -124,6 +124,7 @@ export function appKind(cmdline: string, comm: string): string {
 /** Kind of a process outside the group that we account for, or null to ignore it. */
 function serverKind(stat: ProcStat, database: string): string | null {
   if (stat.comm.startsWith("redis-server")) return "redis";
+  if (stat.comm === "pgbench") return "pgbench";
   if (!stat.comm.startsWith("postgres")) return null;
   // A client backend's title: "postgres: [cluster: ]user database host(port) state".
   const title = readCmdline(stat.pid).replace(/^postgres: (?:[^ ]+: )?/, "");
@@ -134,7 +135,7 @@ function serverKind(stat: ProcStat, database: string): string | null {
 
 export interface CpuReport {
   seconds: number;
-  /** % of one core per kind (app kinds, postgres, redis). */
+  /** % of one core per kind (app kinds, postgres, redis, pgbench). */
   pct: Record<string, number>;
   /** Processes seen per app kind during the window. */
   processes: Record<string, number>;

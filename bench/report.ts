@@ -31,6 +31,8 @@ export interface ScenarioResult {
   peak_rss_mib_by_kind: Record<string, number>;
   /** % of one core over the load phase: app process kinds, postgres, redis, bench. */
   cpu_pct: Record<string, number>;
+  /** CPU µs per posted payment, per kind as in cpu_pct, plus `app` (the app's kinds) and `all`. */
+  cpu_us_per_payment: Record<string, number>;
   /** App processes seen per kind during the load. */
   processes: Record<string, number>;
   /** Open loop: how late the generator itself sent requests (p99, ms). */
@@ -87,6 +89,37 @@ export function evaluateTargets(results: ScenarioResult[]): Target[] {
   return targets;
 }
 
+/**
+ * CPU per unit of work, in µs: each kind's share of a core (`pct`, % of one core) divided by the
+ * work done per second, plus `app` (the kinds in `appKinds`) and `all` (every kind). The closed
+ * loops keep the machine busy, so this, unlike throughput, compares runs of different speeds.
+ */
+export function cpuPerUnit(
+  pct: Record<string, number>,
+  perSecond: number,
+  appKinds: string[] = [],
+): Record<string, number> {
+  if (!(perSecond > 0)) return {};
+  const us = (p: number) => Math.round((p / 100) * (1e6 / perSecond));
+  const out: Record<string, number> = {};
+  let app = 0;
+  let all = 0;
+  for (const [kind, p] of Object.entries(pct)) {
+    out[kind] = us(p);
+    all += p;
+    if (appKinds.includes(kind)) app += p;
+  }
+  if (appKinds.length > 0) out.app = us(app);
+  out.all = us(all);
+  return out;
+}
+
+/** Baseline A's CPU per transfer (Postgres and pgbench), µs; null when it was not sampled. */
+export function baselineCpuPerTransfer(baseline: BaselineResult | null): number | null {
+  if (!baseline?.cpu_pct) return null;
+  return cpuPerUnit(baseline.cpu_pct, baseline.tps).all ?? null;
+}
+
 export function mark(pass: boolean | null): string {
   return pass === null ? "n/a" : pass ? "PASS" : "FAIL";
 }
@@ -118,7 +151,21 @@ function kinds(counts: Record<string, number>, limit = 4): string {
   return shown.length ? ` (${shown.join(", ")})` : "";
 }
 
-export function printScenario(r: ScenarioResult, targets: Target[]): void {
+function cpuPerPaymentLine(r: ScenarioResult, baselineUs: number | null): string {
+  const c = r.cpu_us_per_payment;
+  const app = Object.keys(r.processes)
+    .filter((k) => (c[k] ?? 0) > 0)
+    .map((k) => `${k} ${c[k]}`);
+  const server = ["postgres", "redis", "bench"].map((k) => `${k} ${c[k] ?? 0}`);
+  const a = baselineUs === null ? "" : `; baseline A ${baselineUs} µs per transfer`;
+  return `app ${c.app ?? 0} µs (${app.join(", ")})  ${server.join("  ")}  = ${c.all ?? 0} µs${a}`;
+}
+
+export function printScenario(
+  r: ScenarioResult,
+  targets: Target[],
+  baseline: BaselineResult | null = null,
+): void {
   const t = (what: string) => {
     const target = targets.find((x) => x.scenario === r.scenario && x.what.startsWith(what));
     return target ? `  [${mark(target.pass)}: ${target.what}]` : "";
@@ -150,6 +197,7 @@ export function printScenario(r: ScenarioResult, targets: Target[]): void {
     `  peak RSS          ${fmt(r.peak_rss_mib)} MiB (app process group: ${rssParts.join(", ")})${t("peak RSS")}`,
   );
   console.log(`  CPU % of a core   ${cpuLine(r.cpu_pct, r.processes)}`);
+  console.log(`  CPU per payment   ${cpuPerPaymentLine(r, baselineCpuPerTransfer(baseline))}`);
   if (r.stop_forced) console.log("  note: the app did not exit within 20 s of SIGTERM and was killed");
 }
 
@@ -173,6 +221,7 @@ export function printSummary(
     "app CPU%",
     "pg CPU%",
     "bench CPU%",
+    "CPU µs/pay",
   ];
   const appCpu = (r: ScenarioResult) => Object.keys(r.processes).reduce((s, k) => s + (r.cpu_pct[k] ?? 0), 0);
   const rows = results.map((r) => [
@@ -190,13 +239,15 @@ export function printSummary(
     fmt(appCpu(r)),
     fmt(r.cpu_pct.postgres ?? 0),
     fmt(r.cpu_pct.bench),
+    String(r.cpu_us_per_payment.all ?? "n/a"),
   ]);
   rows.push([
     "baseline A",
     "",
     baseline ? `${fmt(baseline.tps)} tps` : "off",
     baseline ? "1.00" : "",
-    ...Array<string>(head.length - 4).fill(""),
+    ...Array<string>(head.length - 5).fill(""),
+    String(baselineCpuPerTransfer(baseline) ?? ""),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) =>
