@@ -117,7 +117,8 @@ export function cpuPerUnit(
 /** Baseline A's CPU per transfer (Postgres and pgbench), µs; null when it was not sampled. */
 export function baselineCpuPerTransfer(baseline: BaselineResult | null): number | null {
   if (!baseline?.cpu_pct) return null;
-  return cpuPerUnit(baseline.cpu_pct, baseline.tps).all ?? null;
+  const { postgres = 0, pgbench = 0 } = baseline.cpu_pct; // not Redis, idle meanwhile
+  return cpuPerUnit({ postgres, pgbench }, baseline.tps).all ?? null;
 }
 
 export function mark(pass: boolean | null): string {

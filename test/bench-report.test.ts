@@ -16,13 +16,13 @@ describe("bench: CPU per unit of work", () => {
     expect(cpuPerUnit({ postgres: 10 }, Number.NaN)).toEqual({});
   });
 
-  it("gives baseline A's cost per transfer from Postgres and pgbench together", () => {
+  it("gives baseline A's cost per transfer from Postgres and pgbench together, not Redis", () => {
     const baseline = {
       tps: 6_000,
       latencyMsAvg: 2.5,
       seconds: 20,
       clients: 16,
-      cpu_pct: { postgres: 120, pgbench: 30 },
+      cpu_pct: { postgres: 120, pgbench: 30, redis: 0.6 },
     };
     expect(baselineCpuPerTransfer(baseline)).toBe(250);
     expect(baselineCpuPerTransfer(null)).toBeNull();
