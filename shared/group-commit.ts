@@ -74,28 +74,29 @@ export class GroupCommit<I, O> {
     this.#cancelArmed = null;
     const group = this.#waiting.splice(0, this.#opts.maxSize);
     this.#inFlight++;
-    void this.#run(group).finally(() => {
-      this.#inFlight--;
-      if (this.#waiting.length >= this.#opts.maxSize) this.#start();
-      else this.#arm();
-    });
+    void this.#run(group);
     // A full group waiting behind this one may start too, up to maxInFlight.
     if (this.#waiting.length >= this.#opts.maxSize) this.#start();
   }
 
   async #run(group: Waiting<I, O>[]): Promise<void> {
-    let outcomes: Outcome<O>[];
+    let outcomes: Outcome<O>[] | null = null;
+    let failure: unknown;
     try {
       outcomes = await this.#flush(group.map((w) => w.item));
     } catch (error) {
-      for (const w of group) w.reject(error);
-      return;
+      failure = error;
     }
+    // The group is over before its callers hear of it: one that calls again straight from its
+    // answer finds no group committing, and is not held for a window no company will fill.
+    this.#inFlight--;
     group.forEach((w, i) => {
-      const outcome = outcomes[i];
+      const outcome = outcomes ? outcomes[i] : { ok: false as const, error: failure };
       if (!outcome) w.reject(new Error("group commit: no outcome for an item"));
       else if (outcome.ok) w.resolve(outcome.value);
       else w.reject(outcome.error);
     });
+    if (this.#waiting.length >= this.#opts.maxSize) this.#start();
+    else this.#arm();
   }
 }

@@ -77,6 +77,21 @@ describe("GroupCommit", () => {
     expect(await call).toBe(10);
   });
 
+  it("does not hold a call made straight from the previous group's answer for the window", async () => {
+    // One caller after another, each calling again as soon as it is answered (in the same
+    // microtask run): the group it came from is over, so nothing is committing and no company
+    // can come. Held for the window, each of these calls would wait a minute.
+    const gc = new GroupCommit<number, number>(async (items) => items.map((n) => ({ ok: true, value: n })), {
+      windowMs: 60_000,
+      maxSize: 100,
+      maxInFlight: 2,
+      busy: () => false,
+    });
+    const answers: number[] = [];
+    for (let n = 1; n <= 5; n++) answers.push(await gc.submit(n));
+    expect(answers).toEqual([1, 2, 3, 4, 5]);
+  }, 5_000);
+
   it("waits the window for company while other work is in progress, and while a group commits", async () => {
     let busy = true;
     const { gc, groups, releaseAll } = recorder({ windowMs: 80, maxInFlight: 2, busy: () => busy });
