@@ -3,6 +3,7 @@
  * wallets (customers, each with an access token) and unfunded payee wallets (merchants), written in
  * bulk, with one deposit ledger transaction per payer posted in a single database transaction.
  */
+import { Redis } from "ioredis";
 import postgres from "postgres";
 import { signAccessToken } from "../shared/auth/tokens.ts";
 import type { Config } from "../shared/config.ts";
@@ -12,6 +13,15 @@ import { ensureSystemAccounts, postBatch, systemAccountNumber } from "../shared/
 
 /** Every payer starts with 1,000,000.00 USD: no payment is ever declined for funds. */
 const FUNDING_MINOR = 100_000_000n;
+
+/** The Postgres server the benchmarks use (BENCH_DATABASE_URL or DATABASE_URL; its database name is ignored). */
+export function benchServerUrl(): string {
+  const url = new URL(
+    process.env.BENCH_DATABASE_URL || process.env.DATABASE_URL || "postgres://postgres@127.0.0.1:5432",
+  );
+  url.pathname = "/";
+  return url.toString();
+}
 
 /** The server part of a Postgres URL with another database name. */
 export function databaseUrl(server: string, database: string): string {
@@ -35,6 +45,28 @@ export async function recreateDatabase(server: string, database: string): Promis
     await sql`drop database if exists ${sql(database)} with (force)`;
     await sql`create database ${sql(database)}`;
   });
+}
+
+export async function dropDatabase(server: string, database: string): Promise<void> {
+  await onMaintenanceDb(server, (sql) => sql`drop database if exists ${sql(database)} with (force)`);
+}
+
+/** Removes a run's queue keys from Redis (its prefix is used by no one else). */
+export async function deleteQueueKeys(redisUrl: string, prefix: string): Promise<void> {
+  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
+      if (keys.length > 0) await redis.unlink(...keys);
+      cursor = next;
+    } while (cursor !== "0");
+  } catch (err) {
+    console.error(`bench: could not delete the Redis keys under ${prefix}: ${(err as Error).message}`);
+  } finally {
+    redis.disconnect();
+  }
 }
 
 export async function checkpoint(server: string): Promise<void> {

@@ -57,13 +57,20 @@
  */
 import { resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { Redis } from "ioredis";
 import { loadConfig } from "../shared/config.ts";
 import { createSql, type Sql } from "../shared/db/index.ts";
 import { verifyLedger } from "../shared/ledger/index.ts";
 import { startApp } from "./app.ts";
 import { type BaselineResult, runBaselineA } from "./baseline.ts";
-import { checkpoint, createParties, databaseUrl, type Parties, recreateDatabase } from "./fixtures.ts";
+import {
+  benchServerUrl,
+  checkpoint,
+  createParties,
+  databaseUrl,
+  deleteQueueKeys,
+  type Parties,
+  recreateDatabase,
+} from "./fixtures.ts";
 import { closedLoop, createClient, type LoadResult, type NextPayment, openLoop, percentile } from "./load.ts";
 import { ProcSampler } from "./procs.ts";
 import {
@@ -88,14 +95,6 @@ function positive(name: string, fallback: number): number {
   const n = Number(raw);
   if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, not "${raw}"`);
   return n;
-}
-
-function serverUrl(): string {
-  const url = new URL(
-    process.env.BENCH_DATABASE_URL || process.env.DATABASE_URL || "postgres://postgres@127.0.0.1:5432",
-  );
-  url.pathname = "/";
-  return url.toString();
 }
 
 function scenarioList(): ScenarioName[] {
@@ -126,7 +125,7 @@ const knobs = {
   port: Math.floor(positive("BENCH_PORT", 8099)),
   readySeconds: positive("BENCH_READY_SECONDS", 180),
   profile: process.env.BENCH_PROFILE ? resolve(process.env.BENCH_PROFILE) : null,
-  server: serverUrl(),
+  server: benchServerUrl(),
   redisUrl: process.env.BENCH_REDIS_URL || process.env.REDIS_URL || "redis://127.0.0.1:6379",
 };
 const RUN_ID = Date.now().toString(36);
@@ -234,24 +233,6 @@ async function postingStats(sql: Sql, since: Date): Promise<PostingStats> {
   };
 }
 
-/** Removes the scenario's queue keys from Redis (its prefix is used by no one else). */
-async function deleteQueueKeys(prefix: string): Promise<void> {
-  const redis = new Redis(knobs.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  try {
-    await redis.connect();
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
-      if (keys.length > 0) await redis.unlink(...keys);
-      cursor = next;
-    } while (cursor !== "0");
-  } catch (err) {
-    console.error(`bench: could not delete the Redis keys under ${prefix}: ${(err as Error).message}`);
-  } finally {
-    redis.disconnect();
-  }
-}
-
 async function runLoad(
   name: ScenarioName,
   origin: string,
@@ -303,7 +284,7 @@ async function runScenario(name: ScenarioName, baseline: BaselineResult | null):
   } finally {
     await sql.end({ timeout: 5 });
     stopForced = (await app.stop(STOP_GRACE_MS)).forced;
-    await deleteQueueKeys(prefix);
+    await deleteQueueKeys(knobs.redisUrl, prefix);
   }
   return { ...measured, stop_forced: stopForced };
 }
