@@ -41,18 +41,11 @@ import {
   type Parties,
   recreateDatabase,
 } from "./fixtures.ts";
+import { positive } from "./knobs.ts";
 import { ProcSampler } from "./procs.ts";
 
 const DATABASE = "payments_bench_parts";
 const WARMUP_SECONDS = 2;
-
-function positiveInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, not "${raw}"`);
-  return n;
-}
 
 const knobs = {
   callers: (process.env.BENCH_PARTS_CALLERS || "64,16,1").split(",").map((s, i) => {
@@ -60,9 +53,9 @@ const knobs = {
     if (!Number.isInteger(n) || n <= 0) throw new Error(`BENCH_PARTS_CALLERS[${i}]: "${s}" is not a count`);
     return n;
   }),
-  seconds: positiveInt("BENCH_PARTS_SECONDS", 6),
-  accounts: positiveInt("BENCH_ACCOUNTS", 200),
-  payees: positiveInt("BENCH_PAYEES", 5),
+  seconds: positive("BENCH_PARTS_SECONDS", 6),
+  accounts: Math.floor(positive("BENCH_ACCOUNTS", 200)),
+  payees: Math.floor(positive("BENCH_PAYEES", 5)),
   server: benchServerUrl(),
   redisUrl: process.env.BENCH_REDIS_URL || process.env.REDIS_URL || "redis://127.0.0.1:6379",
 };

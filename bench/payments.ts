@@ -71,6 +71,7 @@ import {
   type Parties,
   recreateDatabase,
 } from "./fixtures.ts";
+import { positive } from "./knobs.ts";
 import { closedLoop, createClient, type LoadResult, type NextPayment, openLoop, percentile } from "./load.ts";
 import { ProcSampler } from "./procs.ts";
 import {
@@ -88,14 +89,6 @@ const REQUEST_TIMEOUT_MS = 10_000;
 const STOP_GRACE_MS = 20_000;
 const SCENARIO_NAMES = ["spread", "hot", "open"] as const;
 type ScenarioName = (typeof SCENARIO_NAMES)[number];
-
-function positive(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, not "${raw}"`);
-  return n;
-}
 
 function scenarioList(): ScenarioName[] {
   const raw = (process.env.BENCH_SCENARIOS || SCENARIO_NAMES.join(",")).split(",").map((s) => s.trim());
