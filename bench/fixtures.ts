@@ -47,6 +47,7 @@ export async function recreateDatabase(server: string, database: string): Promis
   });
 }
 
+/** Drops the database, closing its connections (a benchmark's scratch database, afterwards). */
 export async function dropDatabase(server: string, database: string): Promise<void> {
   await onMaintenanceDb(server, (sql) => sql`drop database if exists ${sql(database)} with (force)`);
 }
