@@ -27,6 +27,7 @@ import { benchServerUrl, checkpoint, databaseUrl, dropDatabase, recreateDatabase
 import { positive } from "./knobs.ts";
 import { closedLoop, createClient, type LoadResult, type NextPayment, openLoop, percentile } from "./load.ts";
 import { ProcSampler } from "./procs.ts";
+import { cpuPerUnit } from "./report.ts";
 
 const DATABASE = "payments_bench_floor";
 const WARMUP_SECONDS = 5;
@@ -74,17 +75,14 @@ async function measure(
   const load = await run();
   const cpu = sampler.endCpu();
   const bench = process.cpuUsage(benchCpu);
-  const per = (pct: number) => Math.round(((pct / 100) * cpu.seconds * 1e6) / Math.max(1, load.accepted));
+  const pct = { ...cpu.pct, bench: (bench.user + bench.system) / 1e4 / cpu.seconds };
+  // The group holds only the server (`exec node`), whatever /proc calls it: its kinds are the app's.
+  const us = cpuPerUnit(pct, load.accepted / cpu.seconds, Object.keys(cpu.processes));
   return {
     part,
     closed,
     load,
-    cpuUs: {
-      // The group holds only the server (`exec node`), whatever /proc calls it.
-      server: per(Object.keys(cpu.processes).reduce((sum, kind) => sum + (cpu.pct[kind] ?? 0), 0)),
-      postgres: per(cpu.pct.postgres ?? 0),
-      bench: Math.round((bench.user + bench.system) / Math.max(1, load.accepted)),
-    },
+    cpuUs: { server: us.app ?? 0, postgres: us.postgres ?? 0, bench: us.bench ?? 0 },
   };
 }
 
